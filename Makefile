@@ -1,0 +1,42 @@
+# The README's commands. `make test` and `make book` set up .venv themselves.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+# The offline data copy beside the checkout, when there is one (tests never download).
+SHARED_DATA := $(abspath ../shared/data)
+ifneq ($(wildcard $(SHARED_DATA)),)
+export VARHYPER_DATA ?= $(SHARED_DATA)
+endif
+
+.PHONY: install test lint format unit chapters book bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[book,test]"
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+unit: $(STAMP)
+	VARHYPER_QUICK=1 $(PY) -m pytest tests
+
+chapters: $(STAMP)
+	VARHYPER_QUICK=1 $(PY) -m pytest --nbmake --nbmake-timeout=600 chapters
+
+test: $(STAMP) lint
+	VARHYPER_QUICK=1 $(PY) -m pytest tests --nbmake --nbmake-timeout=600 chapters
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+clean:
+	rm -rf _build .pytest_cache

@@ -1,0 +1,139 @@
+import math
+
+import pytest
+import torch
+
+import varhyper_mini as vh
+from varhyper_mini import models
+
+FORMS = [vh.ConstantHypernet, vh.LinearHypernet, vh.PiecewiseLinearHypernet]
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_output_has_target_names_and_shapes(form):
+    target = models.mnist_mlp()
+    h = form(target, lam_range=(1e-3, 1e2))
+    p = h(0.5)
+    assert list(p.mean) == [n for n, _ in target.named_parameters()]
+    for n, t in target.named_parameters():
+        assert p.mean[n].shape == t.shape == p.log_sigma[n].shape
+    assert torch.allclose(p.mean["fc1.weight"], target.fc1.weight)  # starts at the target's init
+    assert torch.allclose(p.log_sigma["fc2.bias"], torch.full((10,), -3.0))
+
+
+def test_deterministic_form_has_no_sigma():
+    h = vh.LinearHypernet(models.wine_logreg(), variational=False)
+    assert h(1.0).log_sigma is None
+
+
+def test_encode():
+    h = vh.LinearHypernet(models.wine_logreg(), lam_range=(1e2, 1e6))
+    assert float(h.encode(1e2)) == pytest.approx(0.0, abs=1e-6)
+    assert float(h.encode(1e6)) == pytest.approx(1.0)
+    assert float(h.encode(1e4)) == pytest.approx(0.5)
+    assert float(h.encode(torch.tensor(1e3))) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize(
+    "bad", [0.0, -1.0, float("nan"), float("inf"), "1", None, [1.0], torch.ones(2), True]
+)
+def test_bad_lambda_is_rejected_with_its_value(bad):
+    h = vh.ConstantHypernet(models.wine_logreg())
+    with pytest.raises(ValueError, match="lambda"):
+        h(bad)
+
+
+def test_bad_lam_range_and_pieces():
+    with pytest.raises(ValueError, match="lam_range"):
+        vh.LinearHypernet(models.wine_logreg(), lam_range=(1.0, 0.1))
+    with pytest.raises(ValueError, match="n_pieces"):
+        vh.PiecewiseLinearHypernet(models.wine_logreg(), n_pieces=0)
+
+
+def test_linear_interpolates_in_u():
+    h = vh.LinearHypernet(models.wine_logreg(), lam_range=(1e-2, 1e2))
+    with torch.no_grad():
+        h.mean_ends[0].fill_(1.0)
+        h.mean_ends[1].fill_(3.0)
+    # u = 0.25 at lambda = 1e-1
+    assert torch.allclose(h(1e-1).mean["fc.weight"], torch.full((3, 13), 1.5))
+    assert torch.allclose(h(1e-2).mean["fc.bias"], torch.ones(3))
+    assert torch.allclose(h(1e2).mean["fc.bias"], torch.full((3,), 3.0))
+
+
+def test_piecewise_linear_between_knots_and_continuous():
+    n = 4
+    h = vh.PiecewiseLinearHypernet(models.wine_logreg(), n_pieces=n, lam_range=(1.0, math.e**4))
+    values = torch.tensor([0.0, 2.0, -1.0, 5.0, 4.0])
+    with torch.no_grad():
+        h.mean_knots.copy_(values[:, None].expand_as(h.mean_knots))
+    lam_at = lambda u: math.exp(4 * u)
+    for i in range(n + 1):  # at the knots
+        assert float(h(lam_at(i / n)).mean["fc.bias"][0]) == pytest.approx(float(values[i]), abs=1e-5)
+    # halfway between knots 1 and 2 (u = 0.375)
+    assert float(h(lam_at(0.375)).mean["fc.bias"][0]) == pytest.approx(0.5, abs=1e-5)
+    # continuity at an inner knot
+    eps = 1e-6
+    left = float(h(lam_at(0.5 - eps)).mean["fc.bias"][0])
+    right = float(h(lam_at(0.5 + eps)).mean["fc.bias"][0])
+    assert abs(left - right) < 1e-3
+
+
+def test_constant_ignores_lambda():
+    h = vh.ConstantHypernet(models.wine_logreg())
+    assert torch.equal(h(1e-3).mean["fc.weight"], h(1e3).mean["fc.weight"])
+
+
+def test_params_batch_matches_single_calls():
+    h = vh.PiecewiseLinearHypernet(models.wine_logreg(), n_pieces=3)
+    with torch.no_grad():
+        h.mean_knots.normal_()
+    lams = torch.tensor([1e-3, 0.05, 3.0, 99.0])
+    batch = h.params_batch(lams)
+    assert batch.batch_shape == (4,)
+    for i, lam in enumerate(lams):
+        assert torch.allclose(batch[i].mean["fc.weight"], h(float(lam)).mean["fc.weight"], atol=1e-6)
+
+
+def test_stored_parameter_counts():
+    target = models.mnist_mlp()
+    p = 39760
+    assert vh.ConstantHypernet(target).n_stored() == 2 * p
+    assert vh.LinearHypernet(target).n_stored() == 4 * p
+    assert vh.PiecewiseLinearHypernet(target, n_pieces=5).n_stored() == 12 * p
+    assert vh.LinearHypernet(target, variational=False).n_stored() == 2 * p
+
+
+def test_gradients_reach_hypernet_parameters():
+    h = vh.PiecewiseLinearHypernet(models.wine_logreg(), n_pieces=2)
+    p = h(0.3)
+    (p.kl() + p.sq_norm()).backward()
+    assert h.mean_knots.grad is not None and float(h.mean_knots.grad.abs().sum()) > 0
+
+
+def test_functional_forward_matches_copied_weights():
+    target = models.mnist_mlp()
+    h = vh.PiecewiseLinearHypernet(target)
+    with torch.no_grad():
+        h.mean_knots.normal_(0, 0.1)
+    params = h(0.7)
+    clone = models.mnist_mlp()
+    with torch.no_grad():
+        for n, t in clone.named_parameters():
+            t.copy_(params.mean[n])
+    x = torch.randn(8, 1, 28, 28)
+    assert torch.allclose(vh.functional_forward(target, params, x), clone(x), atol=1e-6)
+    assert torch.allclose(vh.functional_forward(target, params.mean, x), clone(x), atol=1e-6)
+
+
+def test_functional_forward_rejects_wrong_names():
+    target = models.wine_logreg()
+    with pytest.raises(ValueError, match="missing"):
+        vh.functional_forward(target, {"weight": torch.zeros(3, 13)}, torch.zeros(1, 13))
+
+
+def test_functional_forward_works_for_the_cnn():
+    target = models.cifar_cnn()
+    h = vh.ConstantHypernet(target)
+    out = vh.functional_forward(target, h(1.0), torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10)

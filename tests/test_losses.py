@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+import varhyper_mini as vh
+from varhyper_mini import losses
+
+
+def _params():
+    mean = {"w": torch.randn(4, 3), "b": torch.randn(3)}
+    ls = {k: -1.0 + 0.2 * torch.randn_like(v) for k, v in mean.items()}
+    return vh.GaussianParams(mean, ls)
+
+
+def test_variational_formula():
+    p, nll = _params(), torch.tensor(0.7)
+    got = losses.variational(nll, p, 3.0, 50, prior_var=2.0)
+    assert torch.allclose(got, nll + 3.0 * p.kl(2.0) / 50)
+
+
+def test_covariance_formula():
+    p, nll = _params(), torch.tensor(0.7)
+    got = losses.covariance(nll, p, 3.0, 50, prior_var=2.0)
+    assert torch.allclose(got, nll + p.kl(2.0 / 3.0) / 50)
+
+
+def test_base_formula_includes_biases():
+    p, nll = _params(), torch.tensor(0.7)
+    sq = (p.mean["w"] ** 2).sum() + (p.mean["b"] ** 2).sum()
+    assert torch.allclose(losses.base(nll, p, 3.0, 50), nll + 3.0 * sq / 50)
+
+
+def test_batched_lambda_averages_over_samples():
+    h = vh.LinearHypernet(vh.models.wine_logreg())
+    lams = torch.tensor([0.01, 1.0, 50.0])
+    batch = h.params_batch(lams)
+    nll = torch.tensor([0.1, 0.2, 0.3])
+    got = losses.variational(nll, batch, lams, 10)
+    want = torch.stack([losses.variational(nll[i], batch[i], float(lams[i]), 10) for i in range(3)]).mean()
+    assert torch.allclose(got, want)
+
+
+def test_variational_kl_weight_is_monotone_in_lambda():
+    p, nll = _params(), torch.tensor(0.0)
+    vals = [float(losses.variational(nll, p, lam, 1)) for lam in (0.1, 1.0, 10.0)]
+    assert vals[0] < vals[1] < vals[2]
+
+
+@pytest.mark.parametrize("bad", [0.0, -2.0, float("nan")])
+def test_bad_lambda(bad):
+    with pytest.raises(ValueError, match="lambda"):
+        losses.variational(torch.tensor(0.0), _params(), bad, 10)
+
+
+def test_bad_n_train_and_name_and_deterministic():
+    with pytest.raises(ValueError, match="n_train"):
+        losses.base(torch.tensor(0.0), _params(), 1.0, 0)
+    with pytest.raises(ValueError, match="unknown loss"):
+        losses.penalty("l4", _params(), 1.0, 10)
+    det = vh.GaussianParams({"w": torch.zeros(2)})
+    with pytest.raises(ValueError, match="variational"):
+        losses.variational(torch.tensor(0.0), det, 1.0, 10)
+    assert float(losses.base(torch.tensor(0.0), det, 1.0, 10)) == 0.0

@@ -1,0 +1,117 @@
+import pytest
+import torch
+
+import varhyper_mini as vh
+from varhyper_mini import models
+
+
+@pytest.fixture(scope="module")
+def wine():
+    return vh.data.wine()
+
+
+def test_log_uniform_range_and_seed():
+    prior = vh.LogUniform(1e-3, 1e2)
+    a = prior.sample(10_000, torch.Generator().manual_seed(0))
+    assert float(a.min()) >= 1e-3 and float(a.max()) <= 1e2
+    assert abs(float(torch.log10(a).mean()) - (-0.5)) < 0.05  # uniform in log10 on [-3, 2]
+    b = prior.sample(10_000, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError):
+        vh.LogUniform(0.0, 1.0)
+
+
+@pytest.mark.parametrize("loss", ["variational", "covariance", "base"])
+def test_training_reduces_the_loss(wine, loss):
+    train_data, test_data = wine
+    target = models.wine_logreg()
+    h = vh.LinearHypernet(target, lam_range=(1e-2, 1e1), variational=loss != "base")
+    hist = vh.train(
+        h,
+        target,
+        train_data,
+        loss,
+        lam_prior=vh.LogUniform(1e-2, 1e1),
+        epochs=15,
+        batch_size=16,
+        lr=1e-2,
+        progress=False,
+    )
+    assert hist.loss[-1] < hist.loss[0]
+    assert len(hist.nll) == len(hist.penalty) == 15
+    assert vh.accuracy(target, h(0.1), test_data) > 0.85
+
+
+def test_same_seed_same_history(wine):
+    train_data, _ = wine
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        target = models.wine_logreg()
+        h = vh.PiecewiseLinearHypernet(target, n_pieces=3, lam_range=(1e-2, 1e1))
+        runs.append(
+            vh.train(
+                h,
+                target,
+                train_data,
+                lam_prior=vh.LogUniform(1e-2, 1e1),
+                epochs=3,
+                batch_size=8,
+                seed=11,
+                progress=False,
+            ).loss
+        )
+    assert runs[0] == runs[1]
+
+
+def test_train_many_equals_separate_trainings(wine):
+    train_data, _ = wine
+    seeds, lams = [3, 4, 5], [0.1, 1.0, 10.0]
+
+    def fresh():
+        torch.manual_seed(0)
+        t = models.wine_logreg()
+        return t, [vh.ConstantHypernet(t) for _ in seeds]
+
+    target, single = fresh()
+    for h, s, lam in zip(single, seeds, lams):
+        vh.train(h, target, train_data, lam=lam, epochs=3, batch_size=16, seed=s, progress=False)
+    target, many = fresh()
+    vh.train_many(many, target, train_data, lams=lams, seeds=seeds, epochs=3, batch_size=16, progress=False)
+    for a, b in zip(single, many):
+        assert torch.allclose(a.mean, b.mean, atol=1e-5)
+        assert torch.allclose(a.log_sigma, b.log_sigma, atol=1e-5)
+
+
+def test_train_rejects_bad_setup(wine):
+    train_data, _ = wine
+    target = models.wine_logreg()
+    h = vh.ConstantHypernet(target)
+    with pytest.raises(ValueError, match="exactly one"):
+        vh.train(h, target, train_data, progress=False)
+    with pytest.raises(ValueError, match="unknown loss"):
+        vh.train(h, target, train_data, "l1", lam=1.0, progress=False)
+    with pytest.raises(ValueError, match="lambda"):
+        vh.train(h, target, train_data, lam=-1.0, progress=False)
+    with pytest.raises(ValueError, match="variational"):
+        vh.train(vh.ConstantHypernet(target, variational=False), target, train_data, lam=1.0, progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        vh.train(h, target, train_data, lam=1.0, epochs=0, progress=False)
+
+
+def test_evaluate_and_predict(wine):
+    _, test_data = wine
+    target = models.wine_logreg()
+    params = vh.ConstantHypernet(target)(1.0)
+    res = vh.evaluate(target, params, test_data)
+    assert 0.0 <= res["accuracy"] <= 1.0 and res["nll"] > 0
+    assert res["accuracy"] == pytest.approx(vh.accuracy(target, params, test_data))
+    prob = vh.predict(target, params, test_data, mc_samples=4)
+    assert torch.allclose(prob.sum(1), torch.ones(len(test_data)), atol=1e-5)
+
+
+def test_mnist_training_smoke(mnist_small):
+    target = models.mnist_mlp()
+    h = vh.PiecewiseLinearHypernet(target)
+    hist = vh.train(h, target, mnist_small, lam_prior=vh.LogUniform(1e-3, 1e2), epochs=2, progress=False)
+    assert hist.nll[-1] < hist.nll[0]

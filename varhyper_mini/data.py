@@ -1,0 +1,287 @@
+"""Datasets held as tensors in memory, and their loaders.
+
+Training reads whole tensors and gathers batches by index: no per-item decoding, so data
+loading costs a small share of an epoch. The loaders look for data in, in order: the
+``root`` argument, the ``VARHYPER_DATA`` environment variable, a user cache folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "TensorData",
+    "DataNotFoundError",
+    "data_root",
+    "wine",
+    "mnist",
+    "cifar10",
+    "cifar_augment",
+    "batches",
+    "CIFAR_MEAN",
+    "CIFAR_STD",
+]
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2023, 0.1994, 0.2010)
+CIFAR_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The dataset is not on disk and could not be downloaded."""
+
+
+@dataclass
+class TensorData:
+    """A labelled dataset as two tensors.
+
+    Attributes:
+        x: inputs, first dimension the examples.
+        y: integer class labels.
+        name: a human-readable label, e.g. "MNIST (train)" or "CIFAR-10 (JPEG subset)".
+        augment: optional batch transform ``f(x_batch, generator) -> x_batch`` applied only
+            while training (random crops and flips for CIFAR-10).
+    """
+
+    x: Tensor
+    y: Tensor
+    name: str = "data"
+    augment: Callable[[Tensor, torch.Generator | None], Tensor] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} rows but y has {len(self.y)}")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.y.max()) + 1
+
+    def to(self, device: torch.device | str) -> TensorData:
+        return replace(self, x=self.x.to(device), y=self.y.to(device))
+
+    def take(self, index: Tensor) -> TensorData:
+        """The examples at ``index``."""
+        return replace(self, x=self.x[index], y=self.y[index])
+
+    def subset(self, n: int | None, seed: int = 0) -> TensorData:
+        """A stratified random subset of ``n`` examples (all of them when ``n`` is None)."""
+        if n is None or n >= len(self):
+            return self
+        if n < 1:
+            raise ValueError(f"subset size must be positive, got {n}")
+        g = torch.Generator().manual_seed(seed)
+        y = self.y.cpu()
+        classes = torch.unique(y)
+        picked = []
+        for c in classes:
+            idx = torch.nonzero(y == c).flatten()
+            k = round(n * len(idx) / len(y))
+            picked.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+        index = torch.cat(picked)
+        index = index[torch.randperm(len(index), generator=g)]
+        out = self.take(index.to(self.y.device))
+        out.name = f"{self.name}, subset of {len(index)}"
+        return out
+
+    def split(self, n_holdout: int, seed: int = 0) -> tuple[TensorData, TensorData]:
+        """Split into (rest, holdout) at random, e.g. a validation set carved from training."""
+        if not 0 < n_holdout < len(self):
+            raise ValueError(f"n_holdout must be between 1 and {len(self) - 1}, got {n_holdout}")
+        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        rest, hold = self.take(perm[n_holdout:]), self.take(perm[:n_holdout])
+        rest.name, hold.name = f"{self.name}, fit part", f"{self.name}, holdout"
+        return rest, hold
+
+
+def batches(
+    n: int, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True
+) -> Iterator[Tensor]:
+    """Index tensors of consecutive batches over ``range(n)``; the last may be short."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    yield from torch.split(order, batch_size)
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """Where datasets live: ``root``, else ``$VARHYPER_DATA``, else a user cache folder."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("VARHYPER_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "varhyper_mini"
+
+
+def _download_allowed(download: bool | None) -> bool:
+    if download is not None:
+        return download
+    return os.environ.get("VARHYPER_NO_DOWNLOAD", "") not in ("1", "true", "yes")
+
+
+def _not_found(what: str, root: Path, expected: str, cause: BaseException | None) -> DataNotFoundError:
+    why = f" The download failed: {type(cause).__name__}: {cause}." if cause else ""
+    return DataNotFoundError(
+        f"{what} was not found under {root} (looked for {expected}).{why} "
+        f"Put the files there, pass root=..., or set VARHYPER_DATA to a folder that holds them "
+        f"(this repository's tests use ../shared/data). Where there is internet, download=True "
+        f"fetches them."
+    )
+
+
+def wine(seed: int = 42, n_train: int = 142) -> tuple[TensorData, TensorData]:
+    """The paper's Wine split: 142 train / 36 test, standardised with training statistics.
+
+    A permutation of the 178 examples from ``np.random.RandomState(seed)`` (seed 42, as in
+    the authors' code); the first ``n_train`` are for training.
+    """
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine()
+    x = np.asarray(bunch.data, dtype=np.float64)
+    y = np.asarray(bunch.target, dtype=np.int64)
+    perm = np.random.RandomState(seed).permutation(len(y))
+    tr, te = perm[:n_train], perm[n_train:]
+    mu, sd = x[tr].mean(0), x[tr].std(0)
+    xs = (x - mu) / sd
+    dt = torch.get_default_dtype()
+    train = TensorData(torch.tensor(xs[tr], dtype=dt), torch.tensor(y[tr]), "Wine (train)")
+    test = TensorData(torch.tensor(xs[te], dtype=dt), torch.tensor(y[te]), "Wine (test)")
+    return train, test
+
+
+def mnist(
+    root: str | os.PathLike | None = None,
+    train: bool = True,
+    download: bool | None = None,
+    subset: int | None = None,
+    seed: int = 0,
+) -> TensorData:
+    """MNIST as tensors, x of shape (N, 1, 28, 28) normalised as (x/255 - 0.5) / 0.5.
+
+    Reads torchvision's layout ``<root>/MNIST/raw``; downloads there when allowed
+    (``download=None`` allows it unless ``VARHYPER_NO_DOWNLOAD=1``).
+    """
+    from torchvision.datasets import MNIST
+
+    r = data_root(root)
+    try:
+        ds = MNIST(str(r), train=train, download=False)
+    except RuntimeError as err:
+        if not _download_allowed(download):
+            raise _not_found("MNIST", r, "MNIST/raw/*-ubyte", None) from None
+        try:
+            ds = MNIST(str(r), train=train, download=True)
+        except Exception as dl_err:  # any network or disk failure: one clear message
+            raise _not_found("MNIST", r, "MNIST/raw/*-ubyte", dl_err) from err
+    x = ds.data.to(torch.get_default_dtype()).div_(255.0).sub_(0.5).div_(0.5).unsqueeze(1)
+    data = TensorData(x, ds.targets.long(), f"MNIST ({'train' if train else 'test'})")
+    return data.subset(subset, seed)
+
+
+def cifar_augment(pad_value: Tensor | None = None) -> Callable[[Tensor, torch.Generator | None], Tensor]:
+    """RandomCrop(32, padding=4) and a random horizontal flip, on a whole batch at once.
+
+    ``pad_value`` is the per-channel value of a black pixel after normalisation, so the
+    result equals torchvision's per-image transforms applied before ``Normalize``.
+    """
+    if pad_value is None:
+        pad_value = -torch.tensor(CIFAR_MEAN) / torch.tensor(CIFAR_STD)
+
+    def augment(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        b, c, h, w = x.shape
+        pv = pad_value.to(x.device, x.dtype).view(1, c, 1, 1)
+        padded = pv.expand(b, c, h + 8, w + 8).clone()
+        padded[:, :, 4:-4, 4:-4] = x
+        dev = generator.device if generator is not None else x.device
+        oy = torch.randint(0, 9, (b,), generator=generator, device=dev).to(x.device)
+        ox = torch.randint(0, 9, (b,), generator=generator, device=dev).to(x.device)
+        flip = torch.rand(b, generator=generator, device=dev).to(x.device) < 0.5
+        rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+        bi = torch.arange(b, device=x.device)[:, None, None, None]
+        ci = torch.arange(c, device=x.device)[None, :, None, None]
+        out = padded[bi, ci, rows, cols]
+        return torch.where(flip[:, None, None, None], out.flip(-1), out)
+
+    return augment
+
+
+def _normalise_uint8_images(images: Tensor) -> Tensor:
+    """(N, 32, 32, 3) uint8 -> (N, 3, 32, 32) float, normalised with the CIFAR statistics."""
+    x = images.permute(0, 3, 1, 2).to(torch.get_default_dtype()).div_(255.0)
+    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _read_image_folder(folder: Path) -> tuple[Tensor, Tensor]:
+    from PIL import Image
+
+    xs, ys = [], []
+    for label, cls in enumerate(CIFAR_CLASSES):
+        for f in sorted((folder / cls).glob("*")):
+            with Image.open(f) as im:
+                xs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+            ys.append(label)
+    if not xs:
+        raise DataNotFoundError(f"no images found in {folder}/<class>/")
+    return torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.long)
+
+
+def cifar10(
+    root: str | os.PathLike | None = None,
+    train: bool = True,
+    download: bool | None = None,
+    subset: int | None = None,
+    seed: int = 0,
+) -> TensorData:
+    """CIFAR-10 as normalised tensors (N, 3, 32, 32); training data carries the augmentation.
+
+    Looks for torchvision's ``cifar-10-batches-py`` under the root first (downloading when
+    allowed), then for the offline image-folder copy ``cifar10-jpg/{train,test}/<class>/``.
+    Data from the image folder is named "CIFAR-10 (JPEG subset)": it is a lossy copy.
+    """
+    r = data_root(root)
+    split = "train" if train else "test"
+    jpg = r / "cifar10-jpg" / split
+    if (r / "cifar-10-batches-py").is_dir() or not jpg.is_dir():
+        from torchvision.datasets import CIFAR10
+
+        try:
+            ds = CIFAR10(str(r), train=train, download=False)
+        except RuntimeError as err:
+            if jpg.is_dir():
+                ds = None
+            elif not _download_allowed(download):
+                raise _not_found("CIFAR-10", r, "cifar-10-batches-py or cifar10-jpg", None) from None
+            else:
+                try:
+                    ds = CIFAR10(str(r), train=train, download=True)
+                except Exception as dl_err:
+                    raise _not_found("CIFAR-10", r, "cifar-10-batches-py or cifar10-jpg", dl_err) from err
+        if ds is not None:
+            x = _normalise_uint8_images(torch.from_numpy(ds.data))
+            y = torch.tensor(ds.targets, dtype=torch.long)
+            name = f"CIFAR-10 ({split})"
+            data = TensorData(x, y, name, cifar_augment() if train else None)
+            return data.subset(subset, seed)
+    images, y = _read_image_folder(jpg)
+    data = TensorData(
+        _normalise_uint8_images(images),
+        y,
+        f"CIFAR-10 (JPEG subset, {split}, {len(y)} images)",
+        cifar_augment() if train else None,
+    )
+    return data.subset(subset, seed)

@@ -1,0 +1,62 @@
+"""The plain ``torch.nn`` models of the paper's experiments.
+
+They are ordinary modules: hypernetworks generate their parameters by name, and
+``functional_forward`` runs them with those external weights.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from torch import nn
+
+__all__ = ["wine_logreg", "mnist_mlp", "cifar_cnn", "MODELS"]
+
+
+def wine_logreg() -> nn.Module:
+    """Logistic regression 13 -> 3 for Wine (section 4.1)."""
+    return nn.Sequential(OrderedDict(fc=nn.Linear(13, 3)))
+
+
+def mnist_mlp(hidden: int = 50) -> nn.Module:
+    """The MNIST multilayer perceptron 784-50-10 with ReLU (section 4.2)."""
+    return nn.Sequential(
+        OrderedDict(
+            flatten=nn.Flatten(),
+            fc1=nn.Linear(784, hidden),
+            relu=nn.ReLU(),
+            fc2=nn.Linear(hidden, 10),
+        )
+    )
+
+
+def cifar_cnn() -> nn.Module:
+    """The CIFAR-10 network of the authors' code (see the reproduction notes).
+
+    3x3 convolutions with padding 1: 3->48, 48->96, max-pool 2, 96->192, 192->256,
+    max-pool 2, then fully connected 16384->512->64->10, ReLU throughout; no batch norm,
+    no dropout.
+    """
+    return nn.Sequential(
+        OrderedDict(
+            conv1=nn.Conv2d(3, 48, 3, padding=1),
+            relu1=nn.ReLU(),
+            conv2=nn.Conv2d(48, 96, 3, padding=1),
+            relu2=nn.ReLU(),
+            pool1=nn.MaxPool2d(2),
+            conv3=nn.Conv2d(96, 192, 3, padding=1),
+            relu3=nn.ReLU(),
+            conv4=nn.Conv2d(192, 256, 3, padding=1),
+            relu4=nn.ReLU(),
+            pool2=nn.MaxPool2d(2),
+            flatten=nn.Flatten(),
+            fc1=nn.Linear(256 * 8 * 8, 512),
+            relu5=nn.ReLU(),
+            fc2=nn.Linear(512, 64),
+            relu6=nn.ReLU(),
+            fc3=nn.Linear(64, 10),
+        )
+    )
+
+
+MODELS = {"wine": wine_logreg, "mnist": mnist_mlp, "cifar10": cifar_cnn}

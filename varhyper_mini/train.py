@@ -1,0 +1,350 @@
+"""Algorithm 1: training a hypernetwork (or a directly trained model) on sampled lambdas.
+
+``train`` trains one hypernetwork. ``train_many`` trains several independent ones in a
+single loop: their parameters are stacked along a leading dimension and the step runs
+under ``torch.func.vmap``. Each model keeps its own random stream (data order, lambda
+samples, weight noise) seeded by its own seed, so ``train_many`` gives the same result
+as calling ``train`` once per model, only faster.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from . import losses
+from .data import TensorData, batches
+from .gaussian import GaussianParams, check_prior_var
+from .hypernets import Hypernet, check_lam
+
+__all__ = ["LogUniform", "History", "train", "train_many", "accuracy", "evaluate", "predict"]
+
+
+class LogUniform:
+    """The lambda prior of Algorithm 1: log lambda uniform on [ln lo, ln hi]."""
+
+    def __init__(self, lo: float, hi: float) -> None:
+        lo, hi = float(lo), float(hi)
+        if not (0 < lo <= hi < math.inf):
+            raise ValueError(f"LogUniform needs 0 < lo <= hi < inf, got ({lo}, {hi})")
+        self.lo, self.hi = lo, hi
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` draws as a 1-d float tensor."""
+        dev = generator.device if generator is not None else "cpu"
+        r = torch.rand(n, generator=generator, device=dev, dtype=torch.float64)
+        return torch.exp(math.log(self.lo) + r * (math.log(self.hi) - math.log(self.lo))).to(
+            torch.get_default_dtype()
+        )
+
+    def __repr__(self) -> str:
+        return f"LogUniform({self.lo:g}, {self.hi:g})"
+
+
+@dataclass
+class History:
+    """Per-epoch means of the training loss and its two parts."""
+
+    loss: list[float] = field(default_factory=list)
+    nll: list[float] = field(default_factory=list)
+    penalty: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {"loss": self.loss, "nll": self.nll, "penalty": self.penalty, "seconds": self.seconds}
+
+
+def _nll_per_sample(logits: Tensor, y: Tensor) -> Tensor:
+    """Batch-mean cross-entropy for logits (k, B, C), one value per leading entry."""
+    k, b, c = logits.shape
+    ce = F.cross_entropy(logits.reshape(k * b, c), y.repeat(k), reduction="none")
+    return ce.reshape(k, b).mean(1)
+
+
+class _Step(nn.Module):
+    """The per-model loss of one step, written for ``torch.func.functional_call``."""
+
+    def __init__(self, hypernet: Hypernet, target: nn.Module, loss: str, n_train: int, prior_var: float):
+        super().__init__()
+        self.hypernet = hypernet
+        self.target = [target]  # a list, so the target's parameters are not registered here
+        self.loss, self.n_train, self.prior_var = loss, n_train, prior_var
+
+    def forward(self, u: Tensor, lam: Tensor, eps: Tensor, x: Tensor, y: Tensor) -> Tensor:
+        mean, log_sigma = self.hypernet.flat_params(u)  # (k, P)
+        w = mean if log_sigma is None else mean + torch.exp(log_sigma) * eps
+        weights = self.hypernet.spec.unflatten(w)
+        target = self.target[0]
+        if u.shape[0] == 1:
+            logits = torch.func.functional_call(target, {n: t[0] for n, t in weights.items()}, (x,))
+            logits = logits.unsqueeze(0)
+        else:
+            logits = torch.func.vmap(lambda p: torch.func.functional_call(target, p, (x,)))(weights)
+        nll = _nll_per_sample(logits, y)
+        params = GaussianParams(
+            self.hypernet.spec.unflatten(mean),
+            None if log_sigma is None else self.hypernet.spec.unflatten(log_sigma),
+            batch_shape=(u.shape[0],),
+            _flat=(mean, log_sigma),
+        )
+        pen = losses.penalty_unchecked(self.loss, params, lam, self.n_train, self.prior_var)
+        return torch.stack([(nll + pen).mean(), nll.mean(), pen.mean()])
+
+
+def _check_setup(hypernets, loss, lams, lam_prior, epochs, lr, batch_size, lam_samples, prior_var):
+    losses.check_loss_name(loss)
+    if not hypernets:
+        raise ValueError("no hypernetworks to train")
+    for h in hypernets:
+        if not isinstance(h, Hypernet):
+            raise ValueError(f"expected Hypernet instances, got {type(h).__name__}")
+        if loss != "base" and not h.variational:
+            raise ValueError(
+                f"the {loss} loss needs a variational hypernetwork; build it with variational=True "
+                "or train with loss='base'"
+            )
+    if (lams is None) == (lam_prior is None):
+        raise ValueError("give exactly one of a fixed lambda (lam=...) or a prior (lam_prior=...)")
+    if lams is not None:
+        for v in lams:
+            check_lam(v)
+    if lam_prior is not None and not hasattr(lam_prior, "sample"):
+        raise ValueError(f"lam_prior must have a .sample(n, generator) method, got {lam_prior!r}")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(lam_samples, int) or lam_samples < 1:
+        raise ValueError(f"lam_samples must be a positive integer, got {lam_samples!r}")
+    check_prior_var(prior_var)
+
+
+def train_many(
+    hypernets: Sequence[Hypernet],
+    target: nn.Module,
+    data: TensorData,
+    loss: str = "variational",
+    lams: Sequence[float] | None = None,
+    lam_prior: LogUniform | None = None,
+    seeds: Sequence[int] | None = None,
+    epochs: int = 50,
+    lr: float = 5e-4,
+    batch_size: int = 256,
+    lam_samples: int = 5,
+    n_train: int | None = None,
+    prior_var: float = 1.0,
+    clip_value: float | None = 1.0,
+    progress: bool = True,
+    desc: str = "training",
+) -> list[History]:
+    """Train independent hypernetworks of the same form in one vectorised loop.
+
+    Args:
+        hypernets: models of one class and size; trained in place.
+        target: the plain module they parametrise (its own weights are not used).
+        data: training data held in memory.
+        loss: "variational" (L1), "covariance" (L2) or "base" (L3).
+        lams: one fixed lambda per model (directly trained models), or
+        lam_prior: a prior to draw ``lam_samples`` lambdas per batch from (Algorithm 1).
+        seeds: one seed per model, for its data order, lambda draws and weight noise.
+        epochs, lr, batch_size: Adam with learning rate ``lr`` (paper: 5e-4).
+        lam_samples: lambdas per batch with a prior; losses are averaged over them.
+        n_train: the N that scales the penalty; defaults to ``len(data)``.
+        prior_var: the prior variance alpha_pr.
+        clip_value: gradient clipping by value, as in the authors' code (None: off).
+    Returns:
+        One ``History`` per model.
+    """
+    m = len(hypernets)
+    seeds = list(range(m)) if seeds is None else list(seeds)
+    if lams is not None:
+        lams = [float(v) for v in lams]
+        if len(lams) != m:
+            raise ValueError(f"got {len(lams)} fixed lambdas for {m} models")
+    if len(seeds) != m:
+        raise ValueError(f"got {len(seeds)} seeds for {m} models")
+    _check_setup(hypernets, loss, lams, lam_prior, epochs, lr, batch_size, lam_samples, prior_var)
+    if not isinstance(data, TensorData):
+        raise ValueError(f"data must be a TensorData held in memory, got {type(data).__name__}")
+    n_train = len(data) if n_train is None else n_train
+    device = next(hypernets[0].parameters()).device
+    data = data.to(device)
+    target = target.to(device)
+
+    k = 1 if lams is not None else lam_samples
+    p = hypernets[0].spec.total
+    variational = hypernets[0].variational
+    gens = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+    step = _Step(hypernets[0], target, loss, n_train, prior_var)
+    params, buffers = torch.func.stack_module_state(list(hypernets))
+    params = {f"hypernet.{n}": t for n, t in params.items()}
+    buffers = {f"hypernet.{n}": t for n, t in buffers.items()}
+    opt = torch.optim.Adam(params.values(), lr=lr, foreach=True)
+    fixed = None if lams is None else torch.tensor(lams, device=device).view(m, 1)
+
+    def per_model(pm, bm, u, lam, eps, x, y):
+        return torch.func.functional_call(step, (pm, bm), (u, lam, eps, x, y))
+
+    vstep = torch.func.vmap(per_model)
+    histories = [History() for _ in range(m)]
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    for _ in bar:
+        t0 = time.perf_counter()
+        sums = torch.zeros(m, 3, device=device)
+        count = 0
+        orders = [list(batches(len(data), batch_size, g)) for g in gens]
+        for bi in range(len(orders[0])):
+            idx = torch.stack([o[bi] for o in orders])  # (M, B)
+            xb, yb = data.x[idx], data.y[idx]
+            if data.augment is not None:
+                xb = torch.stack([data.augment(xb[i], gens[i]) for i in range(m)])
+            if fixed is not None:
+                lam = fixed
+            else:
+                lam = torch.stack([lam_prior.sample(k, g).to(device) for g in gens])
+            u = hypernets[0].encode_batch(lam.flatten()).view(m, k)
+            if variational:
+                eps = torch.stack([torch.randn(k, p, generator=g, device=device) for g in gens])
+            else:
+                eps = torch.zeros(m, 1, 1, device=device)
+            if m == 1:
+                parts = per_model(
+                    {n: t[0] for n, t in params.items()},
+                    {n: t[0] for n, t in buffers.items()},
+                    u[0], lam[0], eps[0], xb[0], yb[0],
+                ).unsqueeze(0)  # fmt: skip
+            else:
+                parts = vstep(params, buffers, u, lam, eps, xb, yb)
+            opt.zero_grad(set_to_none=True)
+            parts[:, 0].sum().backward()  # models are independent: the sum's gradient is per model
+            if clip_value is not None:
+                torch.nn.utils.clip_grad_value_(params.values(), clip_value)
+            opt.step()
+            sums += parts.detach() * len(yb[0])
+            count += len(yb[0])
+        means = (sums / count).cpu()
+        dt = time.perf_counter() - t0
+        for i, h in enumerate(histories):
+            h.loss.append(float(means[i, 0]))
+            h.nll.append(float(means[i, 1]))
+            h.penalty.append(float(means[i, 2]))
+            h.seconds.append(dt)
+        bar.set_postfix(loss=f"{float(means[:, 0].mean()):.4f}")
+    with torch.no_grad():
+        for i, h in enumerate(hypernets):
+            for n, t in h.named_parameters():
+                t.copy_(params[f"hypernet.{n}"][i])
+    return histories
+
+
+def train(
+    hypernet: Hypernet,
+    target: nn.Module,
+    data: TensorData,
+    loss: str = "variational",
+    lam: float | None = None,
+    lam_prior: LogUniform | None = None,
+    epochs: int = 50,
+    lr: float = 5e-4,
+    batch_size: int = 256,
+    lam_samples: int = 5,
+    seed: int = 0,
+    n_train: int | None = None,
+    prior_var: float = 1.0,
+    clip_value: float | None = 1.0,
+    progress: bool = True,
+) -> History:
+    """Algorithm 1 for one hypernetwork: minimise E_lambda[loss(G(lambda))] with Adam.
+
+    Give either a fixed ``lam`` (a directly trained model at one lambda) or a ``lam_prior``
+    such as ``LogUniform(lo, hi)``; with a prior, each batch draws ``lam_samples`` lambdas
+    and averages their losses. Returns the per-epoch ``History`` (loss, nll, penalty).
+    See ``train_many`` for the other arguments.
+    """
+    lams = None if lam is None else [lam]
+    return train_many(
+        [hypernet], target, data, loss, lams=lams, lam_prior=lam_prior, seeds=[seed],
+        epochs=epochs, lr=lr, batch_size=batch_size, lam_samples=lam_samples, n_train=n_train,
+        prior_var=prior_var, clip_value=clip_value, progress=progress,
+    )[0]  # fmt: skip
+
+
+def _as_weights(params: GaussianParams | dict[str, Tensor]) -> dict[str, Tensor]:
+    if isinstance(params, GaussianParams):
+        if params.batch_shape:
+            raise ValueError("pass the parameters of one model (params[i] picks one from a batch)")
+        return params.mean
+    if isinstance(params, dict):
+        return params
+    raise ValueError(f"params must be GaussianParams or a dict, got {type(params).__name__}")
+
+
+@torch.no_grad()
+def predict(
+    target: nn.Module,
+    params: GaussianParams | dict[str, Tensor],
+    data: TensorData,
+    batch_size: int = 4096,
+    mc_samples: int = 0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Class probabilities, (N, C): with the mean weights, or averaged over ``mc_samples`` draws."""
+    from .gaussian import ParamSpec
+
+    weights = _as_weights(params)
+    ParamSpec.from_module(target).check_names(weights.keys())
+    dev = next(iter(weights.values())).device
+    out = []
+    for idx in batches(len(data), batch_size, shuffle=False):
+        x = data.x[idx].to(dev)
+        if mc_samples and isinstance(params, GaussianParams) and params.variational:
+            prob = 0
+            for _ in range(mc_samples):
+                w = params.sample(generator)
+                prob = prob + torch.softmax(torch.func.functional_call(target, w, (x,)), -1)
+            out.append(prob / mc_samples)
+        else:
+            out.append(torch.softmax(torch.func.functional_call(target, weights, (x,)), -1))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def evaluate(
+    target: nn.Module,
+    params: GaussianParams | dict[str, Tensor],
+    data: TensorData,
+    batch_size: int = 4096,
+    mc_samples: int = 0,
+) -> dict[str, float]:
+    """Accuracy and mean negative log-likelihood on ``data`` (mean weights by default)."""
+    prob = predict(target, params, data, batch_size, mc_samples)
+    y = data.y.to(prob.device)
+    acc = (prob.argmax(1) == y).float().mean()
+    nll = -torch.log(prob.gather(1, y[:, None]).clamp_min(1e-12)).mean()
+    return {"accuracy": float(acc), "nll": float(nll)}
+
+
+def accuracy(
+    target: nn.Module, params: GaussianParams | dict[str, Tensor], data: TensorData, batch_size: int = 4096
+) -> float:
+    """Test accuracy of ``target`` run with the **mean** weights of ``params``."""
+    weights = _as_weights(params)
+    from .gaussian import ParamSpec
+
+    ParamSpec.from_module(target).check_names(weights.keys())
+    dev = next(iter(weights.values())).device
+    correct = 0
+    with torch.no_grad():
+        for idx in batches(len(data), batch_size, shuffle=False):
+            logits = torch.func.functional_call(target, weights, (data.x[idx].to(dev),))
+            correct += int((logits.argmax(1) == data.y[idx].to(dev)).sum())
+    return correct / len(data)
