@@ -174,9 +174,13 @@ class GaussianParams:
         pv = torch.as_tensor(prior_var)
         nb = len(self.batch_shape)
         if self._flat is not None:
+            # Sum first, then combine with the prior: the prior variance is one number per
+            # batch entry, so the per-weight work is a few reductions over (..., P).
             mean, log_sigma = self._flat
-            pv = pv.reshape(*pv.shape, 1) if pv.ndim else pv
-            return kl_to_prior(mean, log_sigma, pv).sum(-1)
+            pv = pv.to(mean.dtype)
+            n = mean.shape[-1]
+            sq = (torch.exp(2.0 * log_sigma) + mean * mean).sum(-1)
+            return 0.5 * n * (torch.log(pv) - 1.0) - log_sigma.sum(-1) + sq / (2.0 * pv)
         total = 0.0
         for k, m in self.mean.items():
             p = pv.reshape(*pv.shape, *([1] * (m.ndim - nb))) if pv.ndim else pv

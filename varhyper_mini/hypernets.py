@@ -154,38 +154,52 @@ class ConstantHypernet(Hypernet):
         return mean, ls
 
 
-class LinearHypernet(Hypernet):
-    """Eq. (12): parameters affine in u, G(u) = u * A + (1 - u) * B.
+class _KnotHypernet(Hypernet):
+    """Forms that mix stored knot vectors with weights that depend on u.
 
-    Stored as the two end points B = G(lo) and A = G(hi); both start at the target's init.
+    The parameters at u are ``W(u) @ knots``, with ``W(u)`` of shape (k, n_knots); one small
+    matrix product replaces a gather, and its backward pass is a matrix product too.
+    """
+
+    def _init_knots(self, target: nn.Module, n_knots: int, mean_name: str, log_sigma_name: str) -> None:
+        self._names = (mean_name, log_sigma_name)
+        setattr(self, mean_name, nn.Parameter(self.initial_mean(target).repeat(n_knots, 1)))
+        ls = nn.Parameter(self.initial_log_sigma().repeat(n_knots, 1)) if self.variational else None
+        setattr(self, log_sigma_name, ls)
+
+    def knot_weights(self, u: Tensor) -> Tensor:
+        """W(u), shape (k, n_knots): the interpolation weights of each knot."""
+        raise NotImplementedError
+
+    def flat_params(self, u: Tensor) -> tuple[Tensor, Tensor | None]:
+        w = self.knot_weights(u).to(getattr(self, self._names[0]).dtype)
+        mean = w @ getattr(self, self._names[0])
+        ls_knots = getattr(self, self._names[1])
+        return mean, None if ls_knots is None else w @ ls_knots
+
+
+class LinearHypernet(_KnotHypernet):
+    """Eq. (12): parameters affine in u, G(u) = (1 - u) * B + u * A.
+
+    Stored as the two end points, rows of ``mean_ends`` (and ``log_sigma_ends``): row 0 is
+    G at lambda = lo (u = 0), row 1 is G at lambda = hi (u = 1). Both start at the target's
+    init. Outside [0, 1] the line extends.
     """
 
     def __init__(self, target: nn.Module, **kwargs) -> None:
         super().__init__(target, **kwargs)
-        init = self.initial_mean(target)
-        self.mean_ends = nn.Parameter(torch.stack([init, init]))  # rows: u=0, u=1
-        if self.variational:
-            ls = self.initial_log_sigma()
-            self.log_sigma_ends = nn.Parameter(torch.stack([ls, ls]))
-        else:
-            self.log_sigma_ends = None
+        self._init_knots(target, 2, "mean_ends", "log_sigma_ends")
 
-    @staticmethod
-    def _mix(ends: Tensor, u: Tensor) -> Tensor:
-        u = u.unsqueeze(-1)
-        return ends[0] + u * (ends[1] - ends[0])
-
-    def flat_params(self, u: Tensor) -> tuple[Tensor, Tensor | None]:
-        mean = self._mix(self.mean_ends, u)
-        ls = None if self.log_sigma_ends is None else self._mix(self.log_sigma_ends, u)
-        return mean, ls
+    def knot_weights(self, u: Tensor) -> Tensor:
+        return torch.stack([1 - u, u], dim=-1)
 
 
-class PiecewiseLinearHypernet(Hypernet):
+class PiecewiseLinearHypernet(_KnotHypernet):
     """Eq. (13): continuous and linear in u between knots at u = i / n_pieces.
 
-    ``n_pieces`` regions need ``n_pieces + 1`` stored knots; all start at the target's init.
-    Outside [0, 1] the end segments extend linearly.
+    ``n_pieces`` regions need ``n_pieces + 1`` stored knots (rows of ``mean_knots`` and
+    ``log_sigma_knots``); all start at the target's init. Outside [0, 1] the end segments
+    extend linearly.
     """
 
     def __init__(self, target: nn.Module, n_pieces: int = 5, **kwargs) -> None:
@@ -193,24 +207,15 @@ class PiecewiseLinearHypernet(Hypernet):
             raise ValueError(f"n_pieces must be a positive integer, got {n_pieces!r}")
         super().__init__(target, **kwargs)
         self.n_pieces = n_pieces
-        init = self.initial_mean(target)
-        self.mean_knots = nn.Parameter(init.repeat(n_pieces + 1, 1))
-        if self.variational:
-            self.log_sigma_knots = nn.Parameter(self.initial_log_sigma().repeat(n_pieces + 1, 1))
-        else:
-            self.log_sigma_knots = None
+        self._init_knots(target, n_pieces + 1, "mean_knots", "log_sigma_knots")
 
-    def _interp(self, knots: Tensor, u: Tensor) -> Tensor:
-        t = u * self.n_pieces
-        i = torch.clamp(torch.floor(t), 0, self.n_pieces - 1).long()
-        w = (t - i.to(t.dtype)).unsqueeze(-1)
-        left, right = knots[i], knots[i + 1]
-        return left + w * (right - left)
-
-    def flat_params(self, u: Tensor) -> tuple[Tensor, Tensor | None]:
-        mean = self._interp(self.mean_knots, u)
-        ls = None if self.log_sigma_knots is None else self._interp(self.log_sigma_knots, u)
-        return mean, ls
+    def knot_weights(self, u: Tensor) -> Tensor:
+        t = (u * self.n_pieces).unsqueeze(-1)  # (k, 1)
+        left = torch.clamp(torch.floor(t), 0, self.n_pieces - 1)
+        frac = t - left
+        j = torch.arange(self.n_pieces + 1, device=u.device, dtype=u.dtype)
+        # Written with comparisons rather than scatter so that it also runs under vmap.
+        return (1 - frac) * (j == left).to(u.dtype) + frac * (j == left + 1).to(u.dtype)
 
     def extra_repr(self) -> str:
         return f"n_pieces={self.n_pieces}, " + super().extra_repr()

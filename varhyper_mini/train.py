@@ -79,7 +79,7 @@ class _Step(nn.Module):
 
     def forward(self, u: Tensor, lam: Tensor, eps: Tensor, x: Tensor, y: Tensor) -> Tensor:
         mean, log_sigma = self.hypernet.flat_params(u)  # (k, P)
-        w = mean if log_sigma is None else mean + torch.exp(log_sigma) * eps
+        w = mean if log_sigma is None else torch.addcmul(mean, torch.exp(log_sigma), eps)
         weights = self.hypernet.spec.unflatten(w)
         target = self.target[0]
         if u.shape[0] == 1:
@@ -96,6 +96,14 @@ class _Step(nn.Module):
         )
         pen = losses.penalty_unchecked(self.loss, params, lam, self.n_train, self.prior_var)
         return torch.stack([(nll + pen).mean(), nll.mean(), pen.mean()])
+
+
+def _adam(params: list[Tensor], lr: float) -> torch.optim.Optimizer:
+    """Adam, with the fused kernel where this torch build has one for the device."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
 def _check_setup(hypernets, loss, lams, lam_prior, epochs, lr, batch_size, lam_samples, prior_var):
@@ -185,10 +193,15 @@ def train_many(
     variational = hypernets[0].variational
     gens = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
     step = _Step(hypernets[0], target, loss, n_train, prior_var)
-    params, buffers = torch.func.stack_module_state(list(hypernets))
-    params = {f"hypernet.{n}": t for n, t in params.items()}
-    buffers = {f"hypernet.{n}": t for n, t in buffers.items()}
-    opt = torch.optim.Adam(params.values(), lr=lr, foreach=True)
+    if m == 1:
+        # One model: train its own parameters directly, no stacking or vmap needed.
+        params = {f"hypernet.{n}": t for n, t in hypernets[0].named_parameters()}
+        buffers = {f"hypernet.{n}": t for n, t in hypernets[0].named_buffers()}
+    else:
+        params, buffers = torch.func.stack_module_state(list(hypernets))
+        params = {f"hypernet.{n}": t for n, t in params.items()}
+        buffers = {f"hypernet.{n}": t for n, t in buffers.items()}
+    opt = _adam(list(params.values()), lr)
     fixed = None if lams is None else torch.tensor(lams, device=device).view(m, 1)
 
     def per_model(pm, bm, u, lam, eps, x, y):
@@ -217,11 +230,7 @@ def train_many(
             else:
                 eps = torch.zeros(m, 1, 1, device=device)
             if m == 1:
-                parts = per_model(
-                    {n: t[0] for n, t in params.items()},
-                    {n: t[0] for n, t in buffers.items()},
-                    u[0], lam[0], eps[0], xb[0], yb[0],
-                ).unsqueeze(0)  # fmt: skip
+                parts = step(u[0], lam[0], eps[0], xb[0], yb[0]).unsqueeze(0)
             else:
                 parts = vstep(params, buffers, u, lam, eps, xb, yb)
             opt.zero_grad(set_to_none=True)
@@ -239,6 +248,8 @@ def train_many(
             h.penalty.append(float(means[i, 2]))
             h.seconds.append(dt)
         bar.set_postfix(loss=f"{float(means[:, 0].mean()):.4f}")
+    if m == 1:
+        return histories
     with torch.no_grad():
         for i, h in enumerate(hypernets):
             for n, t in h.named_parameters():

@@ -1,0 +1,122 @@
+"""Command line: ``python -m varhyper_mini study|merge ...``.
+
+Bad input ends with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .data import DataNotFoundError
+
+__all__ = ["main"]
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected --shard i/n, e.g. 1/4, got {text!r}") from None
+    return i, n
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m varhyper_mini", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("study", help="run (or resume) a pruning study")
+    s.add_argument("dataset", help="mnist or cifar10")
+    s.add_argument(
+        "--preset", default="paper", help="paper, quick (mnist); paper, code, cpu, quick (cifar10)"
+    )
+    s.add_argument("--out", type=Path, help="output folder (default: results/<dataset>)")
+    s.add_argument("--data-root", help="data folder (default: $VARHYPER_DATA or the user cache)")
+    s.add_argument("--shard", type=_shard, help="run only shard i of n (then use `merge`)")
+    s.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    s.add_argument("--implementations", type=lambda t: tuple(t.split(",")), help="comma-separated names")
+    s.add_argument("--lams", type=_floats, help="lambda grid, comma-separated")
+    s.add_argument("--lam-range", type=_floats, help="lo,hi of the lambda prior")
+    s.add_argument("--fractions", type=_floats, help="pruning fractions, comma-separated")
+    int_settings = ["runs", "epochs", "batch-size", "lam-samples", "n-pieces", "train-subset", "test-subset",
+                    "seed", "max-group"]  # fmt: skip
+    float_settings = ["lr", "prior-var", "init-log-sigma"]
+    for name, typ in [(n, int) for n in int_settings] + [(n, float) for n in float_settings]:
+        s.add_argument(f"--{name}", type=typ)
+    s.add_argument("--checkpoints", action="store_true", help="also save each trained model (not committed)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    m = sub.add_parser("merge", help="combine job files into pruning.csv and provenance.json")
+    m.add_argument("out", type=Path, help="the study's output folder")
+    return p
+
+
+def _study(args: argparse.Namespace) -> int:
+    from .study import preset, run_study
+
+    overrides = {
+        k: getattr(args, k)
+        for k in (
+            "implementations",
+            "lams",
+            "lam_range",
+            "fractions",
+            "runs",
+            "epochs",
+            "batch_size",
+            "lam_samples",
+            "n_pieces",
+            "train_subset",
+            "test_subset",
+            "seed",
+            "max_group",
+            "lr",
+            "prior_var",
+            "init_log_sigma",
+        )  # fmt: skip
+    }
+    for key in ("lams", "lam_range"):
+        vals = overrides.get(key)
+        if vals is not None and any(v <= 0 for v in vals):
+            raise ValueError(f"--{key.replace('_', '-')} must be positive, got {','.join(map(str, vals))}")
+    cfg = preset(args.dataset, args.preset, **overrides)
+    out = args.out or Path("results") / args.dataset
+    command = "python -m varhyper_mini " + " ".join(sys.argv[1:])
+    summary = run_study(
+        cfg, out, args.data_root, args.shard, args.device, command, not args.quiet, args.checkpoints
+    )
+    print(f"{summary['ran']} jobs ran, {summary['skipped']} already done, {summary['total']} in all -> {out}")
+    if args.shard is None:
+        print(f"wrote {out / 'pruning.csv'} and {out / 'provenance.json'}")
+    else:
+        print(f"shard done; when all shards are in {out}, run: python -m varhyper_mini merge {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "study":
+            return _study(args)
+        if args.command == "merge":
+            from .study import merge
+
+            df = merge(args.out)
+            print(f"merged {len(df)} rows into {args.out / 'pruning.csv'}")
+            return 0
+    except (ValueError, DataNotFoundError, PermissionError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished jobs are kept; run the same command to resume", file=sys.stderr)
+        return 130
+    return 2
