@@ -9,7 +9,7 @@ ifneq ($(wildcard $(SHARED_DATA)),)
 export VARHYPER_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: install test lint format unit chapters book bench clean
+.PHONY: install test lint format unit chapters book site-test bench clean
 
 install: $(STAMP)
 
@@ -30,13 +30,22 @@ unit: $(STAMP)
 	VARHYPER_QUICK=1 $(PY) -m pytest tests
 
 chapters: $(STAMP)
-	VARHYPER_QUICK=1 $(PY) -m pytest --nbmake --nbmake-timeout=600 chapters
+	VARHYPER_QUICK=1 $(PY) -m pytest --nbmake --nbmake-timeout=600 $(NOTEBOOK_DIRS)
+
+NOTEBOOK_DIRS := chapters $(wildcard assignments)
 
 test: $(STAMP) lint
-	VARHYPER_QUICK=1 $(PY) -m pytest tests --nbmake --nbmake-timeout=600 chapters
+	VARHYPER_QUICK=1 $(PY) -m pytest tests --nbmake --nbmake-timeout=600 $(NOTEBOOK_DIRS)
 
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+# The built site in headless Chromium (run after `make book`).
+site-test: $(STAMP)
+	$(PY) -m pytest tests/test_site.py -v
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf _build .pytest_cache

@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("merge", help="combine job files into pruning.csv and provenance.json")
     m.add_argument("out", type=Path, help="the study's output folder")
+
+    g = sub.add_parser("grade", help="check a student's Hypernet subclass and print a report")
+    g.add_argument("solution", type=Path, help="path to the student's .py file")
+    g.add_argument("--target", default="mnist", help="target model to test against: wine or mnist")
     return p
 
 
@@ -107,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "study":
             return _study(args)
+        if args.command == "grade":
+            from .grading import grade_cli
+
+            return grade_cli(args.solution, target=args.target)
         if args.command == "merge":
             from .study import merge
 

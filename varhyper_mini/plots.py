@@ -1,0 +1,111 @@
+"""Figures and tables of the pruning studies (the paper's Tables 1-2 and Figures 1, 4-8)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .study import HYPERNETS, LETTERS, summarise
+
+__all__ = ["paper_table", "compare_with_paper", "plot_pruning_grid", "plot_average_curves", "plot_surface"]
+
+LOSS_LABELS = {"variational": "variational (L1)", "covariance": "covariance (L2)", "base": "base (L3)"}
+HYPERNET_LABELS = {"direct": "direct", "linear": "linear hypernet", "piecewise": "piecewise-linear hypernet"}
+
+
+def paper_table(dataset: str) -> pd.DataFrame:
+    """The paper's Table 1 (mnist) or Table 2 (cifar10): loss, hypernet, fraction, accuracy."""
+    from .study import _results_root
+
+    df = pd.read_csv(_results_root() / "paper" / "paper_tables.csv")
+    if dataset not in set(df.dataset):
+        raise ValueError(f"the paper has no table for {dataset!r}; choose mnist or cifar10")
+    return df[df.dataset == dataset].drop(columns="dataset").reset_index(drop=True)
+
+
+def compare_with_paper(df: pd.DataFrame, dataset: str, lams: Sequence[float] | None = None) -> pd.DataFrame:
+    """Our Table beside the paper's: mean and spread over runs, the paper's value and the difference."""
+    ours = summarise(df, lams)
+    paper = paper_table(dataset).rename(columns={"accuracy": "paper"})
+    out = ours.merge(paper, on=["loss", "hypernet", "fraction"], how="left")
+    out["difference"] = out["accuracy"] - out["paper"]
+    out["letter"] = out["implementation"].map(LETTERS)
+    return out
+
+
+def _lam_colors(lams):
+    cmap = plt.get_cmap("viridis")
+    return {lam: cmap(i / max(1, len(lams) - 1)) for i, lam in enumerate(sorted(lams))}
+
+
+def plot_pruning_grid(df: pd.DataFrame, losses: Sequence[str] | None = None, title: str | None = None):
+    """Figure 4/6 layout: rows are losses, columns hypernet forms; accuracy against % deleted per lambda.
+
+    Lines are means over runs; the shaded band is +- one standard deviation over runs.
+    """
+    losses = list(losses or [v for v in LOSS_LABELS if v in set(df.loss)])
+    hypers = [h for h in HYPERNETS if h in set(df.hypernet)]
+    colors = _lam_colors(df.lam.unique())
+    fig, axes = plt.subplots(len(losses), len(hypers), figsize=(3.4 * len(hypers), 2.8 * len(losses)),
+                             sharex=True, sharey=True, squeeze=False)  # fmt: skip
+    for i, loss in enumerate(losses):
+        for j, h in enumerate(hypers):
+            ax = axes[i, j]
+            sub = df[(df.loss == loss) & (df.hypernet == h)]
+            for lam, g in sub.groupby("lam"):
+                s = g.groupby("fraction").accuracy.agg(["mean", "std"]).fillna(0.0)
+                x = 100 * s.index.to_numpy()
+                ax.plot(x, s["mean"], marker="o", ms=3, color=colors[lam], label=f"λ={lam:g}")
+                ax.fill_between(x, s["mean"] - s["std"], s["mean"] + s["std"], color=colors[lam], alpha=0.15)
+            ax.set_title(f"({LETTERS[f'{loss}-{h}']}) {LOSS_LABELS[loss]}\n{HYPERNET_LABELS[h]}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if i == len(losses) - 1:
+                ax.set_xlabel("% of weights deleted")
+            if j == 0:
+                ax.set_ylabel("test accuracy")
+    axes[0, -1].legend(fontsize=7, loc="lower left")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_average_curves(df: pd.DataFrame, lams: Sequence[float] | None = None, ax=None):
+    """Figure 5/7 layout: every implementation's accuracy averaged over lambda (and runs)."""
+    summary = summarise(df, lams)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    styles = {"direct": "-", "linear": "--", "piecewise": ":"}
+    colors = {"variational": "C0", "covariance": "C1", "base": "C2"}
+    for impl, g in summary.groupby("implementation", sort=False):
+        loss, h = impl.split("-")
+        ax.errorbar(100 * g.fraction, g.accuracy, yerr=g.spread.fillna(0.0), ls=styles[h], color=colors[loss],
+                    marker="o", ms=3, capsize=2, label=f"({LETTERS[impl]}) {loss}, {h}")  # fmt: skip
+    ax.set_xlabel("% of weights deleted")
+    ax.set_ylabel("accuracy, mean over λ and runs")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_surface(df: pd.DataFrame, implementation: str = "variational-piecewise", ax=None):
+    """Figure 1: accuracy over log10 lambda and % deleted, for one hypernetwork (mean over runs)."""
+    sub = df[df.implementation == implementation]
+    if sub.empty:
+        raise ValueError(f"no rows for implementation {implementation!r}")
+    grid = sub.groupby(["lam", "fraction"]).accuracy.mean().unstack("fraction")
+    lam = np.log10(grid.index.to_numpy())
+    frac = 100 * grid.columns.to_numpy()
+    xx, yy = np.meshgrid(frac, lam)
+    if ax is None:
+        fig = plt.figure(figsize=(6, 4.5))
+        ax = fig.add_subplot(projection="3d")
+    ax.plot_surface(xx, yy, grid.to_numpy(), cmap="viridis", edgecolor="k", linewidth=0.3, alpha=0.9)
+    ax.set_xlabel("% deleted")
+    ax.set_ylabel("log10 λ")
+    ax.set_zlabel("accuracy")
+    ax.set_title(f"({LETTERS[implementation]}) {implementation}")
+    return ax
