@@ -24,3 +24,15 @@ def test_chapter_first_cell_installs_the_package(path):
     first = nb.cells[0]
     assert first.cell_type == "code" and "pip" in first.source and "varhyper_mini" in first.source
     assert "remove-input" in first.metadata.get("tags", [])
+
+
+def test_install_cells_use_the_one_repository_url():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sync", ROOT / "tools" / "sync_install_cells.py")
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    want = sync.install_cell_source()
+    for path in sync.notebooks():
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.source == want, f"{path.name}: run `python tools/sync_install_cells.py`"
