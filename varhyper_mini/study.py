@@ -144,9 +144,10 @@ PRESETS: dict[str, dict[str, dict]] = {
             "lam_range": (0.01, 1.0),
             "runs": 2,
             "epochs": 3,
-            "train_subset": 2000,
+            "train_subset": 1000,
+            "test_subset": 500,
             "lam_samples": 1,
-            "max_group": 3,
+            "max_group": 9,
         },
         "quick": {
             "dataset": "cifar10",
