@@ -4,6 +4,10 @@ from pathlib import Path
 import pytest
 import torch
 
+# The tests run many tiny tensor operations, for which one thread is faster than two and
+# does not fight other work on a small machine.
+torch.set_num_threads(1)
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

@@ -34,9 +34,7 @@ def test_encode():
     assert float(h.encode(torch.tensor(1e3))) == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize(
-    "bad", [0.0, -1.0, float("nan"), float("inf"), "1", None, [1.0], torch.ones(2), True]
-)
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), "1", None, [1.0], torch.ones(2), True])
 def test_bad_lambda_is_rejected_with_its_value(bad):
     h = vh.ConstantHypernet(models.wine_logreg())
     with pytest.raises(ValueError, match="lambda"):
@@ -137,3 +135,37 @@ def test_functional_forward_works_for_the_cnn():
     h = vh.ConstantHypernet(target)
     out = vh.functional_forward(target, h(1.0), torch.randn(2, 3, 32, 32))
     assert out.shape == (2, 10)
+
+
+def test_constant_from_params_copies_the_produced_model():
+    target = models.wine_logreg()
+    h = vh.PiecewiseLinearHypernet(target, n_pieces=3, lam_range=(1e2, 1e6))
+    with torch.no_grad():
+        h.mean_knots.normal_()
+        h.log_sigma_knots.uniform_(-2.0, 0.0)
+    produced = h(3e3)
+    direct = vh.ConstantHypernet.from_params(target, produced, lam_range=(1e2, 1e6))
+    assert isinstance(direct, vh.ConstantHypernet) and direct.lam_range == (1e2, 1e6)
+    for lam in (1e2, 1e5):  # the same parameters at every lambda
+        out = direct(lam)
+        for n in produced.mean:
+            assert torch.equal(out.mean[n], produced.mean[n])
+            assert torch.equal(out.log_sigma[n], produced.log_sigma[n])
+    # an independent copy: training it leaves the hypernetwork untouched
+    with torch.no_grad():
+        direct.mean.add_(1.0)
+    assert torch.equal(h(3e3).mean["fc.weight"], produced.mean["fc.weight"])
+    assert direct.mean.requires_grad and direct.log_sigma.requires_grad
+
+
+def test_constant_from_params_deterministic_and_bad_input():
+    target = models.wine_logreg()
+    det = vh.LinearHypernet(target, variational=False)(1.0)
+    copy = vh.ConstantHypernet.from_params(target, det)
+    assert copy.log_sigma is None and not copy.variational
+    with pytest.raises(ValueError, match="batch"):
+        vh.ConstantHypernet.from_params(target, vh.LinearHypernet(target).params_batch(torch.ones(2)))
+    with pytest.raises(ValueError, match="GaussianParams"):
+        vh.ConstantHypernet.from_params(target, {"fc.weight": torch.zeros(3, 13)})
+    with pytest.raises(ValueError, match="missing"):
+        vh.ConstantHypernet.from_params(models.mnist_mlp(), vh.ConstantHypernet(target)(1.0))

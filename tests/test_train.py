@@ -115,3 +115,17 @@ def test_mnist_training_smoke(mnist_small):
     h = vh.PiecewiseLinearHypernet(target)
     hist = vh.train(h, target, mnist_small, lam_prior=vh.LogUniform(1e-3, 1e2), epochs=2, progress=False)
     assert hist.nll[-1] < hist.nll[0]
+
+
+def test_callable_penalty_extension_point(wine):
+    train_data, _ = wine
+    target = models.wine_logreg()
+    h = vh.ConstantHypernet(target)
+
+    def laplace_like(params, lam, n_train, prior_var):
+        l1 = sum(t.abs().reshape(t.shape[0], -1).sum(-1) for t in params.mean.values())
+        return lam * l1 / n_train
+
+    hist = vh.train(h, target, train_data, laplace_like, lam=10.0, epochs=3, batch_size=16, progress=False)
+    assert hist.loss[-1] < hist.loss[0]
+    assert hist.penalty[0] > 0

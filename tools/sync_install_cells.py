@@ -38,8 +38,14 @@ import sys
 
 if importlib.util.find_spec("varhyper_mini") is None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q",
-         "varhyper_mini @ git+https://{url}@v{version()}"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "varhyper_mini @ git+https://{url}@v{version()}",
+        ],
         check=True,
     )"""
 

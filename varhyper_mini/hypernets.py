@@ -142,10 +142,39 @@ class Hypernet(nn.Module):
 class ConstantHypernet(Hypernet):
     """A directly trained model: the same parameters for every lambda (paper eq. (9))."""
 
+    depends_on_lambda = False
+
     def __init__(self, target: nn.Module, **kwargs) -> None:
         super().__init__(target, **kwargs)
         self.mean = nn.Parameter(self.initial_mean(target))
         self.log_sigma = nn.Parameter(self.initial_log_sigma()) if self.variational else None
+
+    @classmethod
+    def from_params(
+        cls,
+        target: nn.Module,
+        params: GaussianParams,
+        lam_range: tuple[float, float] = (1e-3, 1e2),
+    ) -> ConstantHypernet:
+        """A directly trained model that starts at ``params`` instead of the target's init.
+
+        Used to fine-tune a model that a hypernetwork produced, G(lambda), at a fixed lambda
+        (section 4.1): ``ConstantHypernet.from_params(target, hyper(lam))`` then ``train(...,
+        lam=lam)``. The copy is independent of ``params``; it is variational exactly when
+        ``params`` is, and it lives on the device of ``params``.
+        """
+        if not isinstance(params, GaussianParams):
+            raise ValueError(f"params must be GaussianParams, got {type(params).__name__}")
+        if params.batch_shape:
+            raise ValueError(f"params hold a batch of shape {params.batch_shape}; pick one model with params[i]")
+        net = cls(target, lam_range=lam_range, variational=params.variational)
+        mean = net.spec.flatten(params.mean)  # raises ValueError on other names or shapes
+        net = net.to(mean.device)
+        with torch.no_grad():
+            net.mean.copy_(mean)
+            if params.variational:
+                net.log_sigma.copy_(net.spec.flatten(params.log_sigma))
+        return net
 
     def flat_params(self, u: Tensor) -> tuple[Tensor, Tensor | None]:
         k = u.shape[0]

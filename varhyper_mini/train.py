@@ -94,7 +94,10 @@ class _Step(nn.Module):
             batch_shape=(u.shape[0],),
             _flat=(mean, log_sigma),
         )
-        pen = losses.penalty_unchecked(self.loss, params, lam, self.n_train, self.prior_var)
+        if callable(self.loss):  # a user-defined penalty (e.g. a course assignment's new prior)
+            pen = self.loss(params, lam, self.n_train, self.prior_var)
+        else:
+            pen = losses.penalty_unchecked(self.loss, params, lam, self.n_train, self.prior_var)
         return torch.stack([(nll + pen).mean(), nll.mean(), pen.mean()])
 
 
@@ -107,13 +110,14 @@ def _adam(params: list[Tensor], lr: float) -> torch.optim.Optimizer:
 
 
 def _check_setup(hypernets, loss, lams, lam_prior, epochs, lr, batch_size, lam_samples, prior_var):
-    losses.check_loss_name(loss)
+    if not callable(loss):
+        losses.check_loss_name(loss)
     if not hypernets:
         raise ValueError("no hypernetworks to train")
     for h in hypernets:
         if not isinstance(h, Hypernet):
             raise ValueError(f"expected Hypernet instances, got {type(h).__name__}")
-        if loss != "base" and not h.variational:
+        if isinstance(loss, str) and loss != "base" and not h.variational:
             raise ValueError(
                 f"the {loss} loss needs a variational hypernetwork; build it with variational=True "
                 "or train with loss='base'"
@@ -160,7 +164,10 @@ def train_many(
         hypernets: models of one class and size; trained in place.
         target: the plain module they parametrise (its own weights are not used).
         data: training data held in memory.
-        loss: "variational" (L1), "covariance" (L2) or "base" (L3).
+        loss: "variational" (L1), "covariance" (L2) or "base" (L3); or a callable
+            ``penalty(params, lam, n_train, prior_var) -> Tensor`` of shape (k,) that is added
+            to the cross-entropy (it runs under ``torch.func.vmap``, so no Python branching on
+            tensor values).
         lams: one fixed lambda per model (directly trained models), or
         lam_prior: a prior to draw ``lam_samples`` lambdas per batch from (Algorithm 1).
         seeds: one seed per model, for its data order, lambda draws and weight noise.

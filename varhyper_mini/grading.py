@@ -1,0 +1,1075 @@
+"""Automatic checks for the book's assignments, with a readable report.
+
+Three checkers share one report format (``GradeReport``, a sequence of ``CheckResult``):
+
+- ``check_hypernet(cls_or_factory, target)``: a new hypernetwork form (assignment 1), i.e. a
+  subclass of ``Hypernet`` that implements ``flat_params(u)``;
+- ``check_prior(kl_penalty, log_prior)``: a new complexity prior (assignment 2);
+- ``check_neuron_pruning(prune_neurons, count_macs)``: structured pruning (assignment 3).
+
+A checker never crashes on the student's code: each check catches the student's exception and
+records it as a failed check, with the student's traceback. ``grade_cli(path)`` loads a ``.py``
+file and grades what it defines (``python -m varhyper_mini grade path/to/solution.py``).
+
+Conventions for a solution file (what ``grade_cli`` looks for):
+
+- **Assignment 1.** Every ``Hypernet`` subclass *defined in the file* whose name does not start
+  with an underscore (underscore names are helpers). A class is built as
+  ``cls(target, lam_range=(lo, hi))``, so every other constructor argument needs a default.
+  If the file defines a function ``make_hypernet(target, lam_range)`` returning a ``Hypernet``,
+  only that function is graded (use it to pick constructor arguments). ``lam_range`` may be left
+  out of its signature; the grader then reads the range from the returned hypernetwork.
+  Two optional class attributes declare what a form promises: ``depends_on_lambda = False`` for
+  a form that is meant to ignore lambda (``ConstantHypernet`` is treated so), and
+  ``continuous = False`` for a form that may jump in lambda (e.g. piecewise constant).
+- **Assignment 2.** Functions ``log_prior(w)`` (elementwise log density of the prior) and
+  ``kl_penalty(mean, log_sigma)`` (elementwise KL(N(mean, exp(log_sigma)^2) || prior)).
+- **Assignment 3.** A function ``prune_neurons(params, fraction)`` and, optionally,
+  ``count_macs(params)``, both for the book's MNIST MLP (``models.mnist_mlp``).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.util
+import inspect
+import math
+import os
+import sys
+import time
+import traceback as tb_module
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import losses, models
+from .data import DataNotFoundError, TensorData
+from .gaussian import GaussianParams, ParamSpec
+from .hypernets import ConstantHypernet, Hypernet
+
+__all__ = [
+    "CheckResult",
+    "GradeReport",
+    "check_hypernet",
+    "check_prior",
+    "check_neuron_pruning",
+    "load_module",
+    "grade_cli",
+    "DEFAULT_LAM_RANGES",
+]
+
+DEFAULT_LAM_RANGES = {"mnist": (1e-3, 1e2), "wine": (1e2, 1e6)}
+TARGETS = ("mnist", "wine")
+MNIST_SUBSET = 512
+BAD_LAMBDAS = (0.0, -1.0, float("nan"), float("inf"))
+
+
+# -- the report ------------------------------------------------------------------------------
+@dataclass
+class CheckResult:
+    """The outcome of one check.
+
+    Attributes:
+        name: short name of the check, e.g. "finite values".
+        passed: True when the check passed (or was skipped because the form opts out of it).
+        message: what was checked and found, or what went wrong and how to fix it.
+        traceback: the student's traceback when their code raised, else None.
+        skipped: True when the check did not apply (e.g. ``continuous = False``).
+        seconds: wall time of the check.
+    """
+
+    name: str
+    passed: bool
+    message: str
+    traceback: str | None = None
+    skipped: bool = False
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        """ "PASS", "FAIL" or "SKIP"."""
+        return "SKIP" if self.skipped else ("PASS" if self.passed else "FAIL")
+
+
+@dataclass
+class GradeReport:
+    """The checks run on one submission; iterate over it for the ``CheckResult`` objects.
+
+    ``print(report)`` shows a summary; ``report.passed`` is True when no check failed;
+    ``report["finite values"]`` looks a check up by name.
+    """
+
+    subject: str
+    setting: str
+    results: list[CheckResult] = field(default_factory=list)
+    n_stored: int | None = None
+
+    def __iter__(self) -> Iterator[CheckResult]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, key: int | str) -> CheckResult:
+        if isinstance(key, str):
+            for r in self.results:
+                if r.name == key:
+                    return r
+            raise KeyError(f"no check named {key!r}; checks: {[r.name for r in self.results]}")
+        return self.results[key]
+
+    @property
+    def passed(self) -> bool:
+        """True when every check passed or was skipped."""
+        return all(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        """The checks that failed."""
+        return [r for r in self.results if not r.passed]
+
+    @property
+    def seconds(self) -> float:
+        return sum(r.seconds for r in self.results)
+
+    def __str__(self) -> str:
+        width = max((len(r.name) for r in self.results), default=0)
+        lines = [f"Grading {self.subject}", f"  {self.setting}"]
+        shown: set[str] = set()
+        for r in self.results:
+            msg = r.message.replace("\n", "\n" + " " * (width + 10))
+            lines.append(f"  {r.status}  {r.name:<{width}}  {msg}")
+            if r.traceback and r.traceback in shown:
+                lines.append("        | (the same traceback as above)")
+            elif r.traceback:
+                shown.add(r.traceback)
+                lines.extend("        | " + t for t in r.traceback.rstrip().splitlines())
+        n_ok = sum(r.passed for r in self.results)
+        verdict = "all checks passed" if self.passed else f"{len(self.failed)} failed"
+        lines.append(f"{n_ok} of {len(self.results)} checks passed ({verdict}) in {self.seconds:.1f} s.")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        n_ok = sum(r.passed for r in self.results)
+        return f"<GradeReport {self.subject}: {n_ok}/{len(self.results)} checks passed>"
+
+
+class _Fail(Exception):
+    """A check found something wrong with the student's output (a message, no traceback)."""
+
+
+class _Skip(Exception):
+    """The check does not apply to this submission."""
+
+
+class _StudentError(Exception):
+    """The student's code raised; ``what`` says which call."""
+
+    def __init__(self, what: str, err: Exception) -> None:
+        super().__init__(what)
+        self.what, self.err = what, err
+
+
+def _call(what: str, fn: Callable, *args, **kwargs):
+    """Call the student's ``fn``, tagging any exception with ``what`` was called."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as err:
+        raise _StudentError(what, err) from err
+
+
+def _format_traceback(err: BaseException) -> str | None:
+    """The traceback of ``err`` without the grader's and torch's own frames.
+
+    What is left is the student's code (and the package code it called); ``None`` when no frame
+    is left, e.g. for a constructor called with a missing argument.
+    """
+    skip = (str(Path(__file__).resolve()), str(Path(torch.__file__).resolve().parent) + os.sep)
+    frames = [
+        f for f in tb_module.extract_tb(err.__traceback__) if not str(Path(f.filename).resolve()).startswith(skip)
+    ]
+    if not frames:
+        return None
+    lines = ["Traceback (most recent call last):\n", *tb_module.format_list(frames)]
+    return "".join(lines + tb_module.format_exception_only(type(err), err))
+
+
+class _Runner:
+    """Runs named checks, turning every outcome into a ``CheckResult``."""
+
+    def __init__(self, report: GradeReport, seed: int) -> None:
+        self.report, self.seed = report, seed
+
+    def run(self, name: str, check: Callable[[], str], blocked_by: str | None = None) -> CheckResult:
+        t0 = time.perf_counter()
+        if blocked_by is not None:
+            res = CheckResult(name, False, f"not run: {blocked_by}")
+        else:
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(self.seed)
+                    msg = check()
+                res = CheckResult(name, True, msg)
+            except _Skip as s:
+                res = CheckResult(name, True, f"skipped: {s}", skipped=True)
+            except _Fail as f:
+                res = CheckResult(name, False, str(f))
+            except _StudentError as e:
+                detail = f": {e.err}" if str(e.err) else ""
+                text = f"{e.what} raised {type(e.err).__name__}{detail}"
+                res = CheckResult(name, False, text, _format_traceback(e.err))
+            except Exception as err:  # the student's code called in an unexpected place
+                res = CheckResult(name, False, f"raised {type(err).__name__}: {err}", _format_traceback(err))
+        res.seconds = time.perf_counter() - t0
+        self.report.results.append(res)
+        return res
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+# -- assignment 1: a hypernetwork form ----------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _mnist_subset(root: str | None, n: int) -> TensorData:
+    from .data import mnist
+
+    return mnist(root, train=True, subset=n)
+
+
+def _resolve_target(target: str | nn.Module, data: TensorData | None, data_root: str | None):
+    if isinstance(target, nn.Module):
+        if data is None:
+            raise ValueError(
+                "with a custom target module, pass data=TensorData(...) (a few hundred examples) "
+                "for the training checks"
+            )
+        return target, data, type(target).__name__, DEFAULT_LAM_RANGES["mnist"]
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; choose one of {TARGETS} or pass an nn.Module")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = models.MODELS[target]()
+    if data is None:
+        if target == "wine":
+            from .data import wine
+
+            data = wine()[0]
+        else:
+            data = _mnist_subset(None if data_root is None else str(data_root), MNIST_SUBSET)
+    label = {"mnist": "the MNIST MLP 784-50-10", "wine": "the Wine logistic regression 13-3"}[target]
+    return module, data, label, DEFAULT_LAM_RANGES[target]
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _flat(p: GaussianParams, spec: ParamSpec, batch_dims: int = 0) -> Tensor:
+    """Means and log sigmas of ``p`` as one flat tensor (for distances between outputs)."""
+    parts = [spec.flatten(p.mean, batch_dims)]
+    if p.log_sigma is not None:
+        parts.append(spec.flatten(p.log_sigma, batch_dims))
+    return torch.cat(parts, dim=-1)
+
+
+def _lams(lo: float, hi: float, u: Tensor) -> Tensor:
+    """The lambdas whose code is ``u`` (log-uniform position in [lo, hi])."""
+    return torch.exp(math.log(lo) + u.double() * (math.log(hi) - math.log(lo))).to(torch.get_default_dtype())
+
+
+def _claims(h: Hypernet, attr: str, default: bool) -> bool:
+    return bool(getattr(h, attr, default))
+
+
+def check_hypernet(
+    cls_or_factory: type[Hypernet] | Callable[..., Hypernet],
+    target: str | nn.Module = "mnist",
+    data: TensorData | None = None,
+    lam_range: tuple[float, float] | None = None,
+    *,
+    train_steps: int = 24,
+    seed: int = 0,
+    verbose: bool = True,
+    data_root: str | None = None,
+) -> GradeReport:
+    """Check a hypernetwork form against the contract of ``Hypernet`` and print a report.
+
+    Args:
+        cls_or_factory: a ``Hypernet`` subclass, built as ``cls(target, lam_range=...)``, or a
+            function ``make_hypernet(target, lam_range=...)`` returning a ``Hypernet``
+            (``functools.partial(MyHypernet, hidden=8)`` works too).
+        target: "mnist" (the 784-50-10 MLP, trained on 512 images), "wine" (logistic
+            regression on the 142 training wines), or any ``nn.Module`` (then give ``data``).
+        data: training examples for the training checks (default: chosen from ``target``).
+        lam_range: the lambda range (default: (1e-3, 1e2) for MNIST, (1e2, 1e6) for Wine).
+        train_steps: Adam steps of ``varhyper_mini.train`` in the training checks.
+        seed: seeds every check; the caller's random state is left untouched.
+        verbose: print the report.
+        data_root: where the MNIST files are (default: ``$VARHYPER_DATA`` or the user cache).
+    Returns:
+        A ``GradeReport``; ``report.passed`` is True when every check passed.
+    """
+    target_module, data, label, default_range = _resolve_target(target, data, data_root)
+    lam_range = tuple(float(v) for v in (lam_range or default_range))
+    if isinstance(cls_or_factory, nn.Module):
+        name = type(cls_or_factory).__name__
+    else:
+        name = getattr(cls_or_factory, "__name__", None) or getattr(
+            getattr(cls_or_factory, "func", None), "__name__", repr(cls_or_factory)
+        )
+    target_spec = ParamSpec.from_module(target_module)
+    setting = (
+        f"target: {label} ({target_spec.total:,} parameters); lambda range {lam_range}; "
+        f"training data: {len(data)} examples"
+    )
+    report = GradeReport(name, setting)
+    runner = _Runner(report, seed)
+    state: dict = {}
+
+    def build() -> tuple[Hypernet, nn.Module]:
+        module = copy.deepcopy(target_module)
+        if isinstance(cls_or_factory, nn.Module):
+            raise _Fail(
+                f"got an instance of {name}; pass the class itself, check_hypernet({name}), so that the "
+                "grader can build fresh copies for the target it tests"
+            )
+        if isinstance(cls_or_factory, type) and not issubclass(cls_or_factory, Hypernet):
+            raise _Fail(f"{name} is not a subclass of varhyper_mini.Hypernet")
+        what = f"{name}(target, lam_range={lam_range})"
+        if _accepts(cls_or_factory, "lam_range"):
+            h = _call(what, cls_or_factory, module, lam_range=lam_range)
+        else:
+            h = _call(f"{name}(target)", cls_or_factory, module)
+        if not isinstance(h, Hypernet):
+            raise _Fail(f"{name}(...) returned a {type(h).__name__}, not a varhyper_mini.Hypernet")
+        return h, module
+
+    def c_build() -> str:
+        t0 = time.perf_counter()
+        h, module = build()
+        if h.spec != target_spec:
+            raise _Fail(
+                f"the hypernetwork's spec does not describe the target: pass the target module to "
+                f"Hypernet.__init__ (super().__init__(target, **kwargs)); spec names {h.spec.names}"
+            )
+        state["h"], state["range"] = h, h.lam_range
+        return f"{type(h).__name__} built in {time.perf_counter() - t0:.2f} s; lambda range {h.lam_range}"
+
+    def c_count() -> str:
+        h = state["h"]
+        n = _call("n_stored()", h.n_stored)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise _Fail(
+                f"n_stored() returned {n!r}; it must be the positive number of stored values. "
+                "Register the stored tensors as nn.Parameter so that they are trained and counted"
+            )
+        report.n_stored = n
+        p = target_spec.total
+        return f"stores {n:,} values = {n / p:.2f} x the target's {p:,} parameters"
+
+    def c_shapes() -> str:
+        h = state["h"]
+        lo, hi = state["range"]
+        p, k = target_spec.total, 3
+        u = torch.tensor([0.0, 0.5, 1.0])
+        out = _call("flat_params(u) with u of shape (3,)", h.flat_params, u)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise _Fail(f"flat_params(u) must return a tuple (mean, log_sigma); got {type(out).__name__}")
+        mean, ls = out
+        if not isinstance(mean, Tensor) or tuple(mean.shape) != (k, p):
+            got = tuple(mean.shape) if isinstance(mean, Tensor) else type(mean).__name__
+            raise _Fail(
+                f"flat_params(u) for u of shape ({k},) must return means of shape ({k}, {p}) "
+                f"(one row per u, one column per target parameter); got {got}"
+            )
+        if ls is None and h.variational:
+            raise _Fail("variational=True, but flat_params returned log_sigma=None")
+        if ls is not None and (not isinstance(ls, Tensor) or ls.shape != mean.shape):
+            got = tuple(ls.shape) if isinstance(ls, Tensor) else type(ls).__name__
+            raise _Fail(f"log_sigma must have the shape of the means, ({k}, {p}); got {got}")
+        lam = math.sqrt(lo * hi)
+        g = _call(f"forward({lam:g})", h, lam)
+        if not isinstance(g, GaussianParams):
+            raise _Fail(f"forward(lam) must return GaussianParams; got {type(g).__name__}")
+        for part, tensors in (("mean", g.mean), ("log_sigma", g.log_sigma)):
+            if tensors is None:
+                continue
+            if list(tensors) != list(target_spec.names):
+                raise _Fail(
+                    f"forward(lam).{part} has names {list(tensors)}; expected the target's {list(target_spec.names)}"
+                )
+            for n, s in zip(target_spec.names, target_spec.shapes):
+                if tuple(tensors[n].shape) != tuple(s):
+                    raise _Fail(
+                        f"forward(lam).{part}[{n!r}] has shape {tuple(tensors[n].shape)}; the target's is {tuple(s)}"
+                    )
+        kinds = "means and log sigmas" if g.log_sigma is not None else "means (deterministic)"
+        return f"the target's {len(target_spec.names)} tensors with their shapes, {kinds}"
+
+    def c_batch() -> str:
+        h = state["h"]
+        lo, hi = state["range"]
+        lams = _lams(lo, hi, torch.tensor([0.1, 0.5, 0.9]))
+        with torch.no_grad():
+            gb = _call("params_batch(lams) for 3 lambdas", h.params_batch, lams)
+            if tuple(gb.batch_shape) != (3,):
+                raise _Fail(f"params_batch of 3 lambdas has batch_shape {gb.batch_shape}; expected (3,)")
+            for i in range(3):
+                one = _flat(_call(f"forward({float(lams[i]):g})", h, float(lams[i])), target_spec)
+                gap = float((_flat(gb[i], target_spec) - one).abs().max())
+                if not gap <= 1e-5 * (1 + float(one.abs().max())):
+                    raise _Fail(
+                        f"forward({float(lams[i]):g}) and row {i} of params_batch differ by {_fmt(gap)}: "
+                        "flat_params must treat each row of u on its own"
+                    )
+        return "params_batch(lams) row i equals forward(lams[i]), for 3 lambdas"
+
+    def c_finite() -> str:
+        h = state["h"]
+        lo, hi = state["range"]
+        lams = _lams(lo, hi, torch.linspace(0, 1, 11))
+        with torch.no_grad():
+            for lam in lams.tolist():
+                g = _call(f"forward({lam:g})", h, lam)
+                for part, tensors in (("mean", g.mean), ("log_sigma", g.log_sigma)):
+                    for n, t in (tensors or {}).items():
+                        bad = ~torch.isfinite(t)
+                        if bool(bad.any()):
+                            raise _Fail(
+                                f"forward({lam:g}).{part}[{n!r}] has {int(bad.sum())} non-finite "
+                                f"values (nan or inf) out of {t.numel()}"
+                            )
+        return f"all outputs are finite at 11 lambdas from {lo:g} to {hi:g}"
+
+    def c_grad() -> str:
+        h = state["h"]
+        lo, hi = state["range"]
+        named = [(n, p) for n, p in h.named_parameters() if p.requires_grad]
+        if not named:
+            raise _Fail("the hypernetwork has no trainable parameters (register them as nn.Parameter)")
+        with torch.enable_grad():
+            g = _call(f"forward({lo:g})", h, lo)
+            first = next(iter(g.mean.values()))
+            if not first.requires_grad:
+                raise _Fail(
+                    "forward(lam) returns tensors that do not require grad: they are cut from the "
+                    "hypernetwork's parameters (.detach(), .data, torch.no_grad() or a round trip "
+                    "through numpy/float), so training cannot change them"
+                )
+            lams = _lams(lo, hi, torch.linspace(0, 1, 11))
+            gb = _call("params_batch(lams)", h.params_batch, lams)
+            flat = _flat(gb, target_spec, batch_dims=1)
+            if not flat.requires_grad:
+                raise _Fail("params_batch / flat_params return tensors that do not require grad")
+            weights = torch.randn(flat.shape, generator=torch.Generator().manual_seed(1))
+            h.zero_grad(set_to_none=True)
+            _call("backward through flat_params", (flat * weights).sum().backward)
+        reached = [n for n, p in named if p.grad is not None and bool((p.grad != 0).any())]
+        nonfinite = [n for n, p in named if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+        unused = [n for n, p in named if p.grad is None]
+        h.zero_grad(set_to_none=True)
+        if nonfinite:
+            raise _Fail(f"gradients are not finite for {nonfinite}")
+        if not reached:
+            raise _Fail(f"no parameter gets a non-zero gradient (of {len(named)} parameter tensors)")
+        msg = f"non-zero gradients reach {len(reached)} of {len(named)} parameter tensors"
+        if unused:
+            msg += f"; never used (stored but no gradient): {unused}"
+        return msg
+
+    def c_deterministic() -> str:
+        h = state["h"]
+        lo, hi = state["range"]
+        with torch.no_grad():
+            for lam in (lo, math.sqrt(lo * hi), hi):
+                a = _flat(_call(f"forward({lam:g})", h, lam), target_spec)
+                b = _flat(_call(f"forward({lam:g})", h, lam), target_spec)
+                if not torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True):
+                    raise _Fail(
+                        f"two calls of forward({lam:g}) differ by up to {_fmt(float((a - b).abs().max()))}: "
+                        "G must be a function of lambda (no random draws or state changes in forward)"
+                    )
+        return "two calls with the same lambda give identical outputs"
+
+    def c_continuous() -> str:
+        h = state["h"]
+        if not _claims(h, "continuous", True):
+            raise _Skip(f"{type(h).__name__} declares continuous = False")
+        lo, hi = state["range"]
+        hp = _call("copy.deepcopy(hypernet)", copy.deepcopy, h)
+        gen = torch.Generator().manual_seed(2)
+        with torch.no_grad():
+            # Random perturbation, so that every stored part varies with lambda (fresh forms
+            # usually start constant in lambda).
+            for p in hp.parameters():
+                s = float(p.std()) if p.numel() > 1 else 0.0
+                p.add_(torch.randn(p.shape, generator=gen) * (0.1 * s if s > 0 else 0.1))
+            delta = 1e-4
+            u = torch.linspace(0, 1, 41)
+            left, right = (u - delta).clamp(0, 1), (u + delta).clamp(0, 1)
+            lams = _lams(lo, hi, torch.cat([u, left, right]))
+            g = _flat(_call("params_batch(lams)", hp.params_batch, lams), target_spec, batch_dims=1)
+            mid, a, b = g[:41], g[41:82], g[82:]
+            spread = float((mid - mid[:1]).abs().max())
+            jumps = (b - a).abs().amax(dim=1)
+            worst = int(jumps.argmax())
+            jump = float(jumps[worst])
+        if not math.isfinite(spread) or not math.isfinite(jump):
+            raise _Fail("outputs are not finite after a small random change of the parameters")
+        if spread <= 1e-7:
+            return "constant in lambda (after a random change of its parameters)"
+        if jump > 0.02 * spread + 1e-5:
+            at = float(_lams(lo, hi, u[worst : worst + 1])[0])
+            raise _Fail(
+                f"a step of {2 * delta:g} in u = log-position of lambda changes the output by up to "
+                f"{_fmt(jump)} (near lambda = {at:.4g}), while the output varies by {_fmt(spread)} over the "
+                "whole range: G jumps. If the form is meant to jump, set continuous = False on the class"
+            )
+        return (
+            f"a step of {2 * delta:g} in u changes the output by at most {_fmt(jump)} "
+            f"(it varies by {_fmt(spread)} over the range), with randomly perturbed parameters"
+        )
+
+    def c_bad_lambda() -> str:
+        h = state["h"]
+        problems = []
+        for bad in BAD_LAMBDAS:
+            try:
+                h(bad)
+            except ValueError:
+                continue
+            except Exception as err:
+                problems.append(f"forward({bad}) raised {type(err).__name__} instead of ValueError")
+            else:
+                problems.append(f"forward({bad}) returned parameters")
+        if problems:
+            raise _Fail(
+                "; ".join(problems) + ". Encode lambda with self.encode(lam), which rejects values "
+                "that are not positive and finite with a ValueError"
+            )
+        return "forward raises ValueError for " + ", ".join(str(b) for b in BAD_LAMBDAS)
+
+    def objective(h: Hypernet, module: nn.Module, loss: str) -> float:
+        """Mean over 7 lambdas of the loss with the mean weights (no sampling noise)."""
+        lo, hi = state["range"]
+        total = 0.0
+        lams = _lams(lo, hi, torch.linspace(0, 1, 7)).tolist()
+        with torch.no_grad():
+            for lam in lams:
+                g = h(lam)
+                logits = torch.func.functional_call(module, g.mean, (data.x,))
+                nll = F.cross_entropy(logits, data.y)
+                total += float(nll + losses.penalty(loss, g, lam, len(data)))
+        return total / len(lams)
+
+    def c_train() -> str:
+        from .train import LogUniform, train
+
+        h, module = build()
+        lo, hi = h.lam_range
+        loss = "variational" if h.variational else "base"
+        batch = max(8, math.ceil(len(data) / 8))
+        epochs = max(1, math.ceil(train_steps / math.ceil(len(data) / batch)))
+        u_probe = torch.linspace(0, 1, 3)
+        with torch.no_grad():
+            before_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), target_spec, 1)
+        before = _call("forward (objective before training)", objective, h, module, loss)
+        hist = _call(
+            f"varhyper_mini.train(loss={loss!r})",
+            train,
+            h,
+            module,
+            data,
+            loss,
+            lam_prior=LogUniform(lo, hi),
+            epochs=epochs,
+            lr=1e-3,
+            batch_size=batch,
+            seed=0,
+            progress=False,
+        )
+        after = _call("forward (objective after training)", objective, h, module, loss)
+        with torch.no_grad():
+            after_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), target_spec, 1)
+        steps = epochs * math.ceil(len(data) / batch)
+        setting = f"{steps} Adam steps of varhyper_mini.train(loss={loss!r}), batch {batch}, lr 1e-3"
+        if not all(math.isfinite(v) for v in hist.loss) or not math.isfinite(after):
+            raise _Fail(f"the loss is not finite during or after {setting}")
+        if not after < before:
+            raise _Fail(
+                f"the objective (mean over 7 lambdas, mean weights) did not decrease: "
+                f"{_fmt(before)} -> {_fmt(after)} after {setting}"
+            )
+        state["trained"] = (before_g, after_g)
+        return f"objective (mean over 7 lambdas, mean weights) {_fmt(before)} -> {_fmt(after)} after {setting}"
+
+    def c_lambda_matters() -> str:
+        h = state["h"]
+        claims = _claims(h, "depends_on_lambda", not isinstance(h, ConstantHypernet))
+        if not claims:
+            raise _Skip(f"{type(h).__name__} declares that it does not depend on lambda")
+        before_g, after_g = state["trained"]
+        moved = float((after_g[1] - before_g[1]).norm())
+        gap = float((after_g[2] - after_g[0]).norm())
+        lo, hi = state["range"]
+        if not math.isfinite(moved) or moved == 0.0:
+            raise _Fail("training did not change G, so the effect of lambda could not be tested")
+        if not gap > 0.01 * moved + 1e-6:
+            raise _Fail(
+                f"after training on lambdas drawn from [{lo:g}, {hi:g}], G({lo:g}) and G({hi:g}) differ "
+                f"by {_fmt(gap)} (norm) while training moved G by {_fmt(moved)}: the form ignores lambda. "
+                "If that is intended, set depends_on_lambda = False on the class"
+            )
+        return (
+            f"after training, |G({hi:g}) - G({lo:g})| = {_fmt(gap)}, compared with a training change of {_fmt(moved)}"
+        )
+
+    built = runner.run("builds", c_build)
+    blocked = None if built.passed else "the hypernetwork could not be built (see 'builds')"
+    runner.run("parameter count", c_count, blocked)
+    shapes = runner.run("output names and shapes", c_shapes, blocked)
+    wrong = blocked or (None if shapes.passed else "the outputs have the wrong form (see 'output names and shapes')")
+    runner.run("finite values", c_finite, wrong)
+    runner.run("differentiable", c_grad, wrong)
+    runner.run("deterministic", c_deterministic, wrong)
+    runner.run("batch agrees with single lambda", c_batch, wrong)
+    runner.run("continuous in lambda", c_continuous, wrong)
+    runner.run("rejects bad lambda", c_bad_lambda, blocked)
+    trained = runner.run("training reduces the loss", c_train, wrong)
+    runner.run("lambda matters", c_lambda_matters, wrong or (None if trained.passed else "the training check failed"))
+    if verbose:
+        print(report)
+    return report
+
+
+# -- assignment 2: a complexity prior ---------------------------------------------------------
+# (mean, log_sigma) pairs at which kl_penalty is compared with a Monte Carlo estimate.
+_MC_POINTS = ((0.0, -3.0), (0.5, -2.0), (-1.0, -1.0), (2.0, 0.0), (0.05, -5.0), (-0.3, 0.5))
+
+
+def check_prior(
+    kl_penalty: Callable[[Tensor, Tensor], Tensor],
+    log_prior: Callable[[Tensor], Tensor],
+    *,
+    mc_samples: int = 200_000,
+    seed: int = 0,
+    verbose: bool = True,
+) -> GradeReport:
+    """Check a complexity prior and its KL penalty (assignment 2), and print a report.
+
+    Args:
+        kl_penalty: ``kl_penalty(mean, log_sigma)``, elementwise
+            KL(N(mean, exp(log_sigma)^2) || prior), a tensor of the inputs' shape.
+        log_prior: ``log_prior(w)``, the prior's elementwise log density.
+        mc_samples: draws per point for the Monte Carlo estimate of the KL.
+    """
+    name = f"{getattr(kl_penalty, '__name__', 'kl_penalty')} / {getattr(log_prior, '__name__', 'log_prior')}"
+    setting = f"KL(N(mean, sigma^2) || prior) against {mc_samples:,}-sample Monte Carlo estimates"
+    report = GradeReport(name, setting)
+    runner = _Runner(report, seed)
+    dt = torch.float64
+
+    def c_density() -> str:
+        t = torch.linspace(-math.pi / 2, math.pi / 2, 400_001, dtype=dt)[1:-1]
+        w = torch.tan(t)  # w = tan(t) maps the real line onto a finite interval, tails included
+        with torch.no_grad():
+            lp = _call("log_prior(w)", log_prior, w)
+        if not isinstance(lp, Tensor) or lp.shape != w.shape:
+            got = tuple(lp.shape) if isinstance(lp, Tensor) else type(lp).__name__
+            raise _Fail(f"log_prior(w) must return one log density per entry, shape {tuple(w.shape)}; got {got}")
+        if bool(torch.isnan(lp).any()) or bool((lp == math.inf).any()):
+            raise _Fail("log_prior(w) returns nan or +inf for some w")
+        dens = torch.exp(lp.to(dt)) / torch.cos(t) ** 2
+        z = float(torch.trapezoid(dens, t))
+        if not abs(z - 1.0) < 2e-3:
+            raise _Fail(f"exp(log_prior) integrates to {z:.4f} over the real line, not 1: add the normaliser")
+        return f"exp(log_prior) integrates to {z:.4f}"
+
+    def c_shape() -> str:
+        for shape in ((4, 5), (2, 3, 7), (6,)):
+            m, s = torch.randn(shape), torch.randn(shape) - 2
+            out = _call(f"kl_penalty on tensors of shape {shape}", kl_penalty, m, s)
+            if not isinstance(out, Tensor) or tuple(out.shape) != shape:
+                got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+                raise _Fail(
+                    f"kl_penalty(mean, log_sigma) must be elementwise (one KL per weight), shape {shape}; "
+                    f"got {got}. Sum over weights outside"
+                )
+        return "one KL per weight, for inputs of several shapes"
+
+    def grid() -> tuple[Tensor, Tensor]:
+        m, s = torch.meshgrid(torch.linspace(-10, 10, 41), torch.linspace(-10, 3, 27), indexing="ij")
+        return m.reshape(-1), s.reshape(-1)
+
+    def c_finite() -> str:
+        m, s = grid()
+        with torch.no_grad():
+            out = _call("kl_penalty", kl_penalty, m, s)
+        bad = ~torch.isfinite(out)
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0])
+            raise _Fail(
+                f"kl_penalty is not finite at {int(bad.sum())} of {len(m)} grid points, e.g. "
+                f"mean={float(m[i]):g}, log_sigma={float(s[i]):g}"
+            )
+        return "finite for mean in [-10, 10], log_sigma in [-10, 3]"
+
+    def c_nonneg() -> str:
+        m, s = grid()
+        with torch.no_grad():
+            out = _call("kl_penalty", kl_penalty, m, s)
+        i = int(out.argmin())
+        if float(out[i]) < -1e-4:
+            raise _Fail(
+                f"kl_penalty is negative ({float(out[i]):.4g}) at mean={float(m[i]):g}, "
+                f"log_sigma={float(s[i]):g}; a KL divergence is never negative"
+            )
+        return f"smallest value on the grid: {float(out[i]):.3g}"
+
+    def c_mc() -> str:
+        gen = torch.Generator().manual_seed(seed)
+        rows = []
+        for mu, ls in _MC_POINTS:
+            sigma = math.exp(ls)
+            eps = torch.randn(mc_samples, generator=gen, dtype=dt)
+            w = mu + sigma * eps
+            log_q = -0.5 * eps**2 - ls - 0.5 * math.log(2 * math.pi)
+            with torch.no_grad():
+                lp = _call("log_prior(w)", log_prior, w).to(dt)
+                kl = _call("kl_penalty", kl_penalty, torch.tensor([mu]), torch.tensor([ls]))
+            terms = log_q - lp
+            est, se = float(terms.mean()), float(terms.std()) / math.sqrt(mc_samples)
+            got = float(kl.reshape(-1)[0])
+            ok = abs(got - est) <= 4 * se + 2e-3 * (1 + abs(est))
+            rows.append((mu, ls, got, est, se, ok))
+        bad = [r for r in rows if not r[5]]
+        if bad:
+            mu, ls, got, est, se, _ = bad[0]
+            raise _Fail(
+                f"kl_penalty({mu:g}, {ls:g}) = {got:.4f}, but a Monte Carlo estimate of "
+                f"E_q[log q(w) - log_prior(w)] is {est:.4f} +- {se:.4f} ({len(bad)} of {len(rows)} points "
+                "disagree)"
+            )
+        return f"agrees with Monte Carlo at {len(rows)} (mean, log_sigma) points"
+
+    def c_grad() -> str:
+        m = torch.tensor([0.3, -1.0, 2.0], requires_grad=True)
+        s = torch.tensor([-3.0, -1.0, 0.0], requires_grad=True)
+        with torch.enable_grad():
+            out = _call("kl_penalty", kl_penalty, m, s)
+            if not isinstance(out, Tensor) or not out.requires_grad:
+                raise _Fail("kl_penalty's output does not require grad: write it with torch operations")
+            _call("backward through kl_penalty", out.sum().backward)
+        for n, t in (("mean", m), ("log_sigma", s)):
+            if t.grad is None or not bool(torch.isfinite(t.grad).all()) or not bool((t.grad != 0).any()):
+                raise _Fail(f"the gradient with respect to {n} is missing, zero or not finite: {t.grad}")
+        return "finite, non-zero gradients with respect to mean and log_sigma"
+
+    def c_small() -> str:
+        with torch.no_grad():
+            for ls in (-3.0, -1.0):
+                m = torch.tensor([0.0, 1.0, 3.0])
+                out = _call("kl_penalty", kl_penalty, m, torch.full((3,), ls))
+                if not (float(out[0]) < float(out[1]) < float(out[2])):
+                    raise _Fail(
+                        f"at log_sigma={ls:g}, kl_penalty for mean 0, 1, 3 is {[round(float(v), 4) for v in out]}; "
+                        "a complexity prior centred at zero should charge more for larger weights"
+                    )
+        return "charges more for means further from zero"
+
+    runner.run("log_prior is a density", c_density)
+    runner.run("elementwise", c_shape)
+    runner.run("finite values", c_finite)
+    runner.run("non-negative", c_nonneg)
+    runner.run("matches Monte Carlo", c_mc)
+    runner.run("differentiable", c_grad)
+    runner.run("favours small weights", c_small)
+    if verbose:
+        print(report)
+    return report
+
+
+# -- assignment 3: structured pruning ----------------------------------------------------------
+def _mlp_params(hidden: int, seed: int) -> GaussianParams:
+    """Random variational parameters of ``models.mnist_mlp(hidden)``."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = models.mnist_mlp(hidden)
+    mean = {n: p.detach().clone() for n, p in module.named_parameters()}
+    ls = {n: -3.0 + 0.5 * torch.randn(t.shape, generator=g) for n, t in mean.items()}
+    return GaussianParams(mean, ls)
+
+
+def _dead(p: GaussianParams) -> Tensor:
+    """Hidden neurons whose row of fc1.weight, fc1.bias entry and column of fc2.weight are zero."""
+    m = p.mean
+    return (m["fc1.weight"] == 0).all(1) & (m["fc1.bias"] == 0) & (m["fc2.weight"] == 0).all(0)
+
+
+def _macs(p: GaussianParams) -> int:
+    alive = int((~_dead(p)).sum())
+    return alive * (p.mean["fc1.weight"].shape[1] + p.mean["fc2.weight"].shape[0])
+
+
+def check_neuron_pruning(
+    prune_neurons: Callable[[GaussianParams, float], GaussianParams],
+    count_macs: Callable[[GaussianParams], int] | None = None,
+    *,
+    seed: int = 0,
+    verbose: bool = True,
+) -> GradeReport:
+    """Check structured pruning of the MNIST MLP's hidden neurons (assignment 3); print a report.
+
+    Args:
+        prune_neurons: ``prune_neurons(params, fraction)`` returns new ``GaussianParams`` of
+            ``models.mnist_mlp`` with ``round(fraction * hidden)`` hidden neurons removed: their
+            row of ``fc1.weight``, entry of ``fc1.bias`` and column of ``fc2.weight`` set to 0.
+        count_macs: optional ``count_macs(params)``, the multiply-accumulates per image of a dense
+            implementation that skips removed neurons: ``alive * (784 + 10)``.
+    """
+    name = getattr(prune_neurons, "__name__", "prune_neurons")
+    if count_macs is not None:
+        name += f" / {getattr(count_macs, '__name__', 'count_macs')}"
+    report = GradeReport(name, "random variational parameters of the MNIST MLP, 50 and 20 hidden neurons")
+    runner = _Runner(report, seed)
+
+    def run(p: GaussianParams, f: float) -> GaussianParams:
+        out = _call(f"prune_neurons(params, {f:g})", prune_neurons, p, f)
+        if not isinstance(out, GaussianParams):
+            raise _Fail(f"prune_neurons must return GaussianParams; got {type(out).__name__}")
+        for n, t in p.mean.items():
+            if n not in out.mean or out.mean[n].shape != t.shape:
+                raise _Fail(f"the result must keep every tensor with its shape; {n!r} is missing or reshaped")
+        return out
+
+    def c_returns() -> str:
+        p = _mlp_params(50, seed)
+        keep = p.clone()
+        run(p, 0.5)
+        for n in p.mean:
+            if not torch.equal(p.mean[n], keep.mean[n]) or not torch.equal(p.log_sigma[n], keep.log_sigma[n]):
+                raise _Fail(f"prune_neurons changed its input ({n!r}); return a new GaussianParams")
+        return "new GaussianParams with the same names and shapes; the input is unchanged"
+
+    def c_zero() -> str:
+        p = _mlp_params(50, seed)
+        out = run(p, 0.0)
+        for n in p.mean:
+            if not torch.equal(out.mean[n], p.mean[n]):
+                raise _Fail(f"fraction 0 changed {n!r}")
+        return "fraction 0 leaves the means unchanged"
+
+    def c_whole() -> str:
+        for hidden in (50, 20):
+            p = _mlp_params(hidden, seed)
+            for f in (0.1, 0.3, 0.5, 0.9):
+                out = run(p, f)
+                dead = _dead(out)
+                want = round(f * hidden)
+                m = out.mean
+                partly = ((m["fc1.weight"] == 0).any(1) | (m["fc1.bias"] == 0) | (m["fc2.weight"] == 0).any(0)) & ~dead
+                if int(dead.sum()) != want:
+                    raise _Fail(
+                        f"with {hidden} hidden neurons and fraction {f:g}, round({f:g} x {hidden}) = {want} "
+                        f"neurons should be removed (fc1.weight row, fc1.bias entry and fc2.weight column "
+                        f"all zero); found {int(dead.sum())} removed and {int(partly.sum())} partly zeroed"
+                    )
+                alive = ~dead
+                same = (
+                    torch.equal(m["fc1.weight"][alive], p.mean["fc1.weight"][alive])
+                    and torch.equal(m["fc1.bias"][alive], p.mean["fc1.bias"][alive])
+                    and torch.equal(m["fc2.weight"][:, alive], p.mean["fc2.weight"][:, alive])
+                    and torch.equal(m["fc2.bias"], p.mean["fc2.bias"])
+                )
+                if not same:
+                    raise _Fail(f"at fraction {f:g} the kept neurons (or fc2.bias) were changed; keep them as they are")
+        return "removes exactly round(fraction x hidden) whole neurons and keeps the rest (50 and 20 hidden)"
+
+    def c_nested() -> str:
+        p = _mlp_params(50, seed)
+        prev, prev_f = None, None
+        for f in (0.1, 0.3, 0.5, 0.7, 0.9):
+            dead = _dead(run(p, f))
+            if prev is not None and bool((prev & ~dead).any()):
+                raise _Fail(
+                    f"neurons removed at fraction {prev_f:g} are kept at {f:g}: rank the neurons once by a "
+                    "relevance score and remove the lowest"
+                )
+            prev, prev_f = dead, f
+        return "the neurons removed at a smaller fraction are also removed at a larger one"
+
+    def c_least() -> str:
+        p = _mlp_params(50, seed)
+        with torch.no_grad():
+            p.mean["fc1.weight"][7] = 0.0
+            p.mean["fc1.bias"][7] = 0.0
+            p.mean["fc2.weight"][:, 7] = 0.0
+            p.mean["fc1.weight"][3] *= 100.0
+            p.mean["fc2.weight"][:, 3] *= 100.0
+        first = _dead(run(p, 1 / 50))
+        if not bool(first[7]) or int(first.sum()) != 1:
+            raise _Fail(
+                "at fraction 1/50, neuron 7, whose weights are all zero, should be the one removed; removed: "
+                f"{first.nonzero().flatten().tolist()}"
+            )
+        most = _dead(run(p, 0.98))
+        if bool(most[3]):
+            raise _Fail("at fraction 0.98, neuron 3, whose weights were scaled up 100 times, was removed")
+        return "a neuron with zero weights goes first; one with large weights is kept"
+
+    def c_bad() -> str:
+        p = _mlp_params(20, seed)
+        problems = []
+        for bad in (-0.1, 1.5, float("nan")):
+            try:
+                prune_neurons(p, bad)
+            except ValueError:
+                continue
+            except Exception as err:
+                problems.append(f"fraction {bad} raised {type(err).__name__} instead of ValueError")
+            else:
+                problems.append(f"fraction {bad} was accepted")
+        if problems:
+            raise _Fail("; ".join(problems))
+        return "ValueError for fractions -0.1, 1.5 and nan"
+
+    def c_macs() -> str:
+        if count_macs is None:
+            raise _Skip("no count_macs given")
+        p = _mlp_params(50, seed)
+        cases = [("the full model", p)]
+        g = torch.Generator().manual_seed(3)
+        scattered = p.clone()
+        for n in ("fc1.weight", "fc2.weight"):
+            scattered.mean[n][torch.rand(scattered.mean[n].shape, generator=g) < 0.3] = 0.0
+        cases.append(("a model with scattered zero weights (no neuron removed)", scattered))
+        manual = p.clone()
+        for j in (0, 5, 9, 30):
+            manual.mean["fc1.weight"][j] = 0.0
+            manual.mean["fc1.bias"][j] = 0.0
+            manual.mean["fc2.weight"][:, j] = 0.0
+        cases.append(("a model with 4 neurons removed", manual))
+        for what, q in cases:
+            got = _call("count_macs(params)", count_macs, q)
+            want = _macs(q)
+            if isinstance(got, Tensor):
+                got = got.item()
+            if got != want:
+                raise _Fail(
+                    f"count_macs gives {got} for {what}; a dense layer that skips removed neurons needs "
+                    f"{want} = alive neurons x (784 inputs + 10 outputs)"
+                )
+        return f"counts {_macs(p):,} multiply-accumulates for the full model, fewer per removed neuron only"
+
+    runner.run("returns new parameters", c_returns)
+    runner.run("fraction 0 keeps the model", c_zero)
+    runner.run("removes whole neurons", c_whole)
+    runner.run("nested removals", c_nested)
+    runner.run("least relevant first", c_least)
+    runner.run("rejects bad fraction", c_bad)
+    runner.run("count_macs", c_macs)
+    if verbose:
+        print(report)
+    return report
+
+
+# -- loading a solution file and the command line ------------------------------------------------
+class SolutionImportError(Exception):
+    """A solution file could not be imported; the message is one line."""
+
+
+def load_module(path: str | Path) -> ModuleType:
+    """Import a ``.py`` file by path; raise ``SolutionImportError`` with a one-line message."""
+    path = Path(path)
+    if not path.is_file():
+        raise SolutionImportError(f"no such file: {path}")
+    mod_name = f"_varhyper_solution_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise SolutionImportError(f"cannot import {path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as err:
+        sys.modules.pop(mod_name, None)
+        where = ""
+        if isinstance(err, SyntaxError) and err.lineno:
+            where = f" (line {err.lineno})"
+        else:
+            frames = [f for f in tb_module.extract_tb(err.__traceback__) if Path(f.filename) == path.resolve()]
+            if frames:
+                where = f" (line {frames[-1].lineno})"
+        msg = str(err).splitlines()[0] if str(err) else ""
+        raise SolutionImportError(f"importing {path} failed{where}: {type(err).__name__}: {msg}") from None
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+    return module
+
+
+def _hypernet_subjects(module: ModuleType) -> list[Callable]:
+    factory = getattr(module, "make_hypernet", None)
+    if callable(factory):
+        return [factory]
+    return [
+        obj
+        for n, obj in vars(module).items()
+        if isinstance(obj, type)
+        and issubclass(obj, Hypernet)
+        and obj.__module__ == module.__name__
+        and not n.startswith("_")
+    ]
+
+
+def grade_cli(path: Path, target: str = "mnist") -> int:
+    """Grade the solution file at ``path``; print the report(s).
+
+    Returns 0 when every check passed, 1 when some failed, 2 when the file could not be graded
+    (missing, failing to import, defining nothing gradable, unknown target, no data).
+    """
+    if target not in TARGETS:
+        print(f"error: unknown target {target!r}; choose one of {', '.join(TARGETS)}", file=sys.stderr)
+        return 2
+    try:
+        module = load_module(path)
+    except SolutionImportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    reports = []
+    try:
+        for subject in _hypernet_subjects(module):
+            reports.append(check_hypernet(subject, target=target, verbose=False))
+        kl, lp = getattr(module, "kl_penalty", None), getattr(module, "log_prior", None)
+        if callable(kl) and callable(lp):
+            reports.append(check_prior(kl, lp, verbose=False))
+        pn = getattr(module, "prune_neurons", None)
+        if callable(pn):
+            cm = getattr(module, "count_macs", None)
+            reports.append(check_neuron_pruning(pn, cm if callable(cm) else None, verbose=False))
+    except (DataNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("\n\n".join(str(r) for r in reports))
+    if not reports:
+        print(
+            f"error: {path} defines nothing to grade: expected Hypernet subclasses or make_hypernet "
+            "(assignment 1), kl_penalty and log_prior (assignment 2), or prune_neurons (assignment 3)",
+            file=sys.stderr,
+        )
+        return 2
+    return 0 if all(r.passed for r in reports) else 1
