@@ -143,9 +143,9 @@ PRESETS: dict[str, dict[str, dict]] = {
             "lams": (0.01, 0.1, 1.0),
             "lam_range": (0.01, 1.0),
             "runs": 2,
-            "epochs": 3,
-            "train_subset": 1000,
-            "test_subset": 500,
+            "epochs": 2,
+            "train_subset": 600,
+            "test_subset": 300,
             "lam_samples": 1,
             "max_group": 1,  # a vmapped CNN group needs far more memory and was not faster on CPU
         },
