@@ -81,9 +81,7 @@ def hyper_steps(make_target, kind: str, loss: str, k: int, data, steps: int, bat
     return run
 
 
-def bench_training(
-    name: str, make_target, data, batch: int, steps: int, repeats: int, ks=(1, 5)
-) -> list[dict]:
+def bench_training(name: str, make_target, data, batch: int, steps: int, repeats: int, ks=(1, 5)) -> list[dict]:
     rows = []
     plain = measure(plain_steps(make_target(), data, steps, batch), repeats)
     base = plain["median"] / steps
@@ -104,12 +102,8 @@ def bench_training(
 
 def bench_lambda_batching(data, batch: int, steps: int, repeats: int, k: int = 5) -> list[dict]:
     """k lambda samples batched under vmap against a Python loop of k single-sample steps."""
-    batched = measure(
-        hyper_steps(models.mnist_mlp, "piecewise", "variational", k, data, steps, batch), repeats
-    )
-    single = measure(
-        hyper_steps(models.mnist_mlp, "piecewise", "variational", 1, data, steps, batch), repeats
-    )
+    batched = measure(hyper_steps(models.mnist_mlp, "piecewise", "variational", k, data, steps, batch), repeats)
+    single = measure(hyper_steps(models.mnist_mlp, "piecewise", "variational", 1, data, steps, batch), repeats)
     loop = single["median"] * k  # k separate forward/backward passes cost k single-sample steps
     return [
         {

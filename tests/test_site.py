@@ -23,9 +23,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 pytestmark = [
-    pytest.mark.skipif(
-        not (HTML / "index.html").exists(), reason="the book is not built: run `make book` first"
-    ),
+    pytest.mark.skipif(not (HTML / "index.html").exists(), reason="the book is not built: run `make book` first"),
     pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
 ]
 
@@ -73,9 +71,7 @@ def _visit(browser, url: str, base: str, screenshot: Path | None = None) -> dict
 
     def console(msg):
         # Failed loads of blocked external resources (CDNs) are expected offline; anything else counts.
-        if msg.type == "error" and not (
-            "net::ERR_FAILED" in msg.text or "Failed to load resource" in msg.text
-        ):
+        if msg.type == "error" and not ("net::ERR_FAILED" in msg.text or "Failed to load resource" in msg.text):
             errors.append(msg.text)
 
     page.on("console", console)

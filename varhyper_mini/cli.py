@@ -35,9 +35,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("study", help="run (or resume) a pruning study")
     s.add_argument("dataset", help="mnist or cifar10")
-    s.add_argument(
-        "--preset", default="paper", help="paper, quick (mnist); paper, code, cpu, quick (cifar10)"
-    )
+    s.add_argument("--preset", default="paper", help="paper, quick (mnist); paper, code, cpu, quick (cifar10)")
     s.add_argument("--out", type=Path, help="output folder (default: results/<dataset>)")
     s.add_argument("--data-root", help="data folder (default: $VARHYPER_DATA or the user cache)")
     s.add_argument("--shard", type=_shard, help="run only shard i of n (then use `merge`)")
@@ -94,9 +92,7 @@ def _study(args: argparse.Namespace) -> int:
     cfg = preset(args.dataset, args.preset, **overrides)
     out = args.out or Path("results") / args.dataset
     command = "python -m varhyper_mini " + " ".join(sys.argv[1:])
-    summary = run_study(
-        cfg, out, args.data_root, args.shard, args.device, command, not args.quiet, args.checkpoints
-    )
+    summary = run_study(cfg, out, args.data_root, args.shard, args.device, command, not args.quiet, args.checkpoints)
     print(f"{summary['ran']} jobs ran, {summary['skipped']} already done, {summary['total']} in all -> {out}")
     if args.shard is None:
         print(f"wrote {out / 'pruning.csv'} and {out / 'provenance.json'}")

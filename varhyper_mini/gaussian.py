@@ -59,9 +59,7 @@ class ParamSpec:
         for n, s in zip(self.names, self.shapes):
             t = tensors[n]
             if tuple(t.shape[batch_dims:]) != tuple(s):
-                raise ValueError(
-                    f"parameter {n!r} has shape {tuple(t.shape[batch_dims:])}, expected {tuple(s)}"
-                )
+                raise ValueError(f"parameter {n!r} has shape {tuple(t.shape[batch_dims:])}, expected {tuple(s)}")
             parts.append(t.reshape(*t.shape[:batch_dims], -1))
         return torch.cat(parts, dim=-1)
 
@@ -117,14 +115,11 @@ class GaussianParams:
             raise ValueError("mean must be a non-empty dict from parameter names to tensors")
         if self.log_sigma is not None:
             if set(self.log_sigma) != set(self.mean):
-                raise ValueError(
-                    f"log_sigma keys {sorted(self.log_sigma)} differ from mean keys {sorted(self.mean)}"
-                )
+                raise ValueError(f"log_sigma keys {sorted(self.log_sigma)} differ from mean keys {sorted(self.mean)}")
             for name, m in self.mean.items():
                 if self.log_sigma[name].shape != m.shape:
                     raise ValueError(
-                        f"log_sigma[{name!r}] has shape {tuple(self.log_sigma[name].shape)}, "
-                        f"mean has {tuple(m.shape)}"
+                        f"log_sigma[{name!r}] has shape {tuple(self.log_sigma[name].shape)}, mean has {tuple(m.shape)}"
                     )
 
     @property

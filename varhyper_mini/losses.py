@@ -33,9 +33,7 @@ def _check(n_train: int, lam: float | Tensor) -> Tensor:
     return lam_t
 
 
-def penalty(
-    name: str, params: GaussianParams, lam: float | Tensor, n_train: int, prior_var: float = 1.0
-) -> Tensor:
+def penalty(name: str, params: GaussianParams, lam: float | Tensor, n_train: int, prior_var: float = 1.0) -> Tensor:
     """The complexity term of loss ``name``, already divided by ``n_train``.
 
     Returns a tensor of ``params.batch_shape`` (a scalar for unbatched params).
@@ -54,9 +52,7 @@ def check_loss_name(name: str) -> None:
         raise ValueError(f"unknown loss {name!r}; choose one of {LOSSES}")
 
 
-def penalty_unchecked(
-    name: str, params: GaussianParams, lam: Tensor, n_train: int, prior_var: float = 1.0
-) -> Tensor:
+def penalty_unchecked(name: str, params: GaussianParams, lam: Tensor, n_train: int, prior_var: float = 1.0) -> Tensor:
     """``penalty`` without value checks, for use inside ``torch.func.vmap`` (training)."""
     lam = lam.to(next(iter(params.mean.values())).dtype)
     if name == "variational":

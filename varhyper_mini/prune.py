@@ -41,8 +41,7 @@ def relevance(params: GaussianParams, criterion: str = "var") -> dict[str, Tenso
         raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
     if criterion == "var" and not params.variational:
         raise ValueError(
-            "criterion 'var' (|mu|/sigma) needs a variational model; use criterion='simple' "
-            "for a deterministic one"
+            "criterion 'var' (|mu|/sigma) needs a variational model; use criterion='simple' for a deterministic one"
         )
     out = {}
     for n in prunable_names(params):
@@ -60,9 +59,7 @@ def _lowest(scores: Tensor, count: int) -> Tensor:
     return mask.view_as(scores)
 
 
-def prune(
-    params: GaussianParams, fraction: float, criterion: str = "var", scope: str = "layer"
-) -> GaussianParams:
+def prune(params: GaussianParams, fraction: float, criterion: str = "var", scope: str = "layer") -> GaussianParams:
     """Zero the means of the ``fraction`` least relevant weights; a new object is returned.
 
     Args:

@@ -263,9 +263,7 @@ def _atomic_write(path: Path, text: str) -> None:
 def _git_commit() -> str:
     try:
         here = Path(__file__).resolve().parent
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "varhyper_mini"], cwd=here, capture_output=True, text=True
         ).stdout.strip()
@@ -520,9 +518,7 @@ def summarise(df: pd.DataFrame, lams: Sequence[float] | None = None) -> pd.DataF
     then report the mean and standard deviation of that over runs.
     """
     d = df if lams is None else df[df.lam.isin(list(lams))]
-    per_run = d.groupby(
-        ["implementation", "loss", "hypernet", "fraction", "run"], as_index=False
-    ).accuracy.mean()
+    per_run = d.groupby(["implementation", "loss", "hypernet", "fraction", "run"], as_index=False).accuracy.mean()
     out = per_run.groupby(["implementation", "loss", "hypernet", "fraction"], as_index=False).accuracy.agg(
         ["mean", "std", "count"]
     )

@@ -40,9 +40,7 @@ class LogUniform:
         """``n`` draws as a 1-d float tensor."""
         dev = generator.device if generator is not None else "cpu"
         r = torch.rand(n, generator=generator, device=dev, dtype=torch.float64)
-        return torch.exp(math.log(self.lo) + r * (math.log(self.hi) - math.log(self.lo))).to(
-            torch.get_default_dtype()
-        )
+        return torch.exp(math.log(self.lo) + r * (math.log(self.hi) - math.log(self.lo))).to(torch.get_default_dtype())
 
     def __repr__(self) -> str:
         return f"LogUniform({self.lo:g}, {self.hi:g})"
