@@ -76,7 +76,7 @@ def test_chapter_runs_from_installed_wheel(wheel, tmp_path, data_root):
                            cwd=work, env=env, check=True, capture_output=True, text=True).stdout  # fmt: skip
     assert str(site) in where and str(ROOT) not in where
     run = subprocess.run(
-        [py, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output", "executed.ipynb",
+        [py, "-m", "nbconvert", "--to", "notebook", "--execute", "--output", "executed.ipynb",
          "--ExecutePreprocessor.timeout=600", CHAPTER],
         cwd=work, env=env, capture_output=True, text=True,
     )  # fmt: skip
