@@ -1,0 +1,388 @@
+"""The evidence (eq. 2) and its lower bound (eq. 3), checked where both are exact.
+
+For Bayesian linear regression with a Gaussian prior and known noise, everything the paper
+estimates is available in closed form:
+
+- model: y = X w + eps, eps ~ N(0, noise_var I); prior p(w) = N(0, prior_var I), where
+  ``prior_var`` is the paper's alpha_pr, a **variance** (eq. 1);
+- the evidence p(y | alpha_pr) = N(y | 0, prior_var X X^T + noise_var I), eq. (2);
+- the posterior N(m, Sigma) with Sigma^-1 = X^T X / noise_var + I / prior_var;
+- for a Gaussian q(w) = N(mu, S) the expected log-likelihood E_q log p(y | w) and
+  KL(q || prior), hence the ELBO of eq. (3), are exact, and so are their gradients.
+
+The identity log p(y) - ELBO(q) = KL(q || posterior) can therefore be checked to rounding
+error, and a q fitted by gradient ascent can be compared with the exact evidence.
+
+``prior_var`` may be a 1-d tensor of K prior variances: every quantity then carries a leading
+batch dimension of size K, and the fits optimise K independent q's in one loop (this is how
+``sweep_prior_var`` scans alpha_pr). Work in float64 for the precision checks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+__all__ = [
+    "FullGaussian",
+    "BayesianLinearRegression",
+    "kl_gaussian",
+    "elbo",
+    "FitResult",
+    "fit_full_cov",
+    "fit_mean_field",
+    "optimal_mean_field",
+    "random_gaussian",
+    "sweep_prior_var",
+]
+
+
+@dataclass(frozen=True)
+class FullGaussian:
+    """A Gaussian N(mean, cov) with a full covariance matrix (optionally a batch of them).
+
+    Attributes:
+        mean: shape (..., d).
+        cov: shape (..., d, d), symmetric positive definite.
+    """
+
+    mean: Tensor
+    cov: Tensor
+
+    def __post_init__(self) -> None:
+        d = self.mean.shape[-1] if self.mean.ndim else 0
+        if self.mean.ndim < 1 or self.cov.shape != (*self.mean.shape, d):
+            raise ValueError(
+                f"expected mean of shape (..., d) and cov of shape (..., d, d), got "
+                f"{tuple(self.mean.shape)} and {tuple(self.cov.shape)}"
+            )
+
+    @property
+    def dim(self) -> int:
+        return self.mean.shape[-1]
+
+    @classmethod
+    def diagonal(cls, mean: Tensor, var: Tensor) -> FullGaussian:
+        """A mean-field (diagonal) Gaussian with variances ``var`` (same shape as ``mean``)."""
+        return cls(mean, torch.diag_embed(var))
+
+    def log_det_cov(self) -> Tensor:
+        """log det cov, through a Cholesky factor (raises if cov is not positive definite)."""
+        chol = torch.linalg.cholesky(self.cov)
+        return 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+
+    def detach(self) -> FullGaussian:
+        return FullGaussian(self.mean.detach(), self.cov.detach())
+
+    def __getitem__(self, i: int) -> FullGaussian:
+        """Entry ``i`` of the leading batch dimension."""
+        if self.mean.ndim < 2:
+            raise IndexError("this FullGaussian has no batch dimension")
+        return FullGaussian(self.mean[i], self.cov[i])
+
+
+def kl_gaussian(q: FullGaussian, p: FullGaussian) -> Tensor:
+    """KL(q || p) between two full-covariance Gaussians, in closed form (batched).
+
+    KL = 0.5 * [tr(P^-1 Q) + (m_p - m_q)^T P^-1 (m_p - m_q) - d + log det P - log det Q].
+    """
+    if q.dim != p.dim:
+        raise ValueError(f"q has dimension {q.dim} but p has {p.dim}")
+    chol_p = torch.linalg.cholesky(p.cov)
+    diff = (p.mean - q.mean).unsqueeze(-1)
+    # P^-1 Q and P^-1 diff through triangular solves rather than an explicit inverse.
+    chol_p_q = torch.broadcast_to(chol_p, torch.broadcast_shapes(chol_p.shape, q.cov.shape))
+    trace = torch.cholesky_solve(q.cov.expand_as(chol_p_q), chol_p_q).diagonal(dim1=-2, dim2=-1).sum(-1)
+    chol_p_d = torch.broadcast_to(chol_p, (*diff.shape[:-2], *chol_p.shape[-2:]))
+    maha = (diff * torch.cholesky_solve(diff, chol_p_d)).sum((-2, -1))
+    log_det_p = 2.0 * torch.log(torch.diagonal(chol_p, dim1=-2, dim2=-1)).sum(-1)
+    return 0.5 * (trace + maha - q.dim + log_det_p - q.log_det_cov())
+
+
+def _as_prior_var(prior_var: float | Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
+    t = torch.as_tensor(prior_var, dtype=dtype, device=device)
+    if t.ndim > 1 or t.numel() == 0 or not bool(torch.all(torch.isfinite(t) & (t > 0))):
+        raise ValueError(f"prior_var must be a positive finite variance or a 1-d tensor of them, got {prior_var!r}")
+    return t
+
+
+class BayesianLinearRegression:
+    """y = X w + N(0, noise_var), prior w ~ N(0, prior_var I): evidence and posterior in closed form.
+
+    Args:
+        x: design matrix, shape (n, d).
+        y: targets, shape (n,).
+        noise_var: the known noise variance.
+        prior_var: alpha_pr, the prior **variance** of every weight (eq. 1); a float, or a 1-d
+            tensor of K values for K models at once (results then have a leading dimension K).
+    """
+
+    def __init__(self, x: Tensor, y: Tensor, noise_var: float, prior_var: float | Tensor) -> None:
+        if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"expected x of shape (n, d) and y of shape (n,), got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
+        if not (math.isfinite(float(noise_var)) and float(noise_var) > 0):
+            raise ValueError(f"noise_var must be a positive finite variance, got {noise_var!r}")
+        self.x, self.y = x, y
+        self.noise_var = float(noise_var)
+        self.prior_var = _as_prior_var(prior_var, x.dtype, x.device)
+        self.xtx = x.T @ x
+        self.xty = x.T @ y
+        self.yty = y @ y
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """``()`` for one prior variance, ``(K,)`` for K of them."""
+        return tuple(self.prior_var.shape)
+
+    def with_prior_var(self, prior_var: float | Tensor) -> BayesianLinearRegression:
+        """The same data and noise with another prior variance (or batch of them)."""
+        return BayesianLinearRegression(self.x, self.y, self.noise_var, prior_var)
+
+    def _eye(self, k: int) -> Tensor:
+        return torch.eye(k, dtype=self.x.dtype, device=self.x.device)
+
+    def _pv(self) -> Tensor:
+        """The prior variance shaped to broadcast against (..., d, d)."""
+        return self.prior_var[..., None, None]
+
+    def prior(self) -> FullGaussian:
+        """p(w | alpha_pr) = N(0, prior_var I), eq. (1)."""
+        cov = self._pv() * self._eye(self.dim)
+        return FullGaussian(torch.zeros(cov.shape[:-1], dtype=self.x.dtype, device=self.x.device), cov)
+
+    def posterior_precision(self) -> Tensor:
+        """Sigma^-1 = X^T X / noise_var + I / prior_var."""
+        return self.xtx / self.noise_var + self._eye(self.dim) / self._pv()
+
+    def posterior(self) -> FullGaussian:
+        """p(w | D, alpha_pr) = N(m, Sigma), m = Sigma X^T y / noise_var."""
+        chol = torch.linalg.cholesky(self.posterior_precision())
+        cov = torch.cholesky_inverse(chol)
+        rhs = (self.xty / self.noise_var).expand(*self.batch_shape, self.dim).unsqueeze(-1)
+        mean = torch.cholesky_solve(rhs, chol).squeeze(-1)
+        return FullGaussian(mean, 0.5 * (cov + cov.transpose(-2, -1)))
+
+    def log_evidence(self) -> Tensor:
+        """log p(y | alpha_pr), eq. (2): the log density of y under N(0, prior_var X X^T + noise_var I).
+
+        Computed from the n-dimensional marginal of y, independently of the posterior.
+        """
+        c = self._pv() * (self.x @ self.x.T) + self.noise_var * self._eye(self.n)
+        chol = torch.linalg.cholesky(c)
+        rhs = self.y.expand(*self.batch_shape, self.n).unsqueeze(-1)
+        z = torch.linalg.solve_triangular(chol, rhs, upper=False).squeeze(-1)
+        log_det = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        return -0.5 * (z * z).sum(-1) - 0.5 * log_det - 0.5 * self.n * math.log(2 * math.pi)
+
+    def log_evidence_via_posterior(self) -> Tensor:
+        """log p(y) again, from Bayes' rule at w = m: log p(y|m) + log p(m) - log p(m|y)."""
+        post = self.posterior()
+        m = post.mean
+        resid = self.y - m @ self.x.T
+        return (
+            -0.5 * self.n * math.log(2 * math.pi * self.noise_var)
+            - 0.5 * (resid * resid).sum(-1) / self.noise_var
+            - 0.5 * (m * m).sum(-1) / self.prior_var
+            - 0.5 * self.dim * torch.log(self.prior_var)
+            + 0.5 * post.log_det_cov()
+        )
+
+    def kl_to_prior(self, q: FullGaussian) -> Tensor:
+        """KL(q || N(0, prior_var I)) = 0.5 [(tr S + |mu|^2) / a - d + d log a - log det S], a = prior_var.
+
+        The isotropic prior needs no matrix factorisation; equal to ``kl_gaussian(q, self.prior())``.
+        """
+        tr = q.cov.diagonal(dim1=-2, dim2=-1).sum(-1)
+        sq = (q.mean * q.mean).sum(-1)
+        a = self.prior_var
+        return 0.5 * ((tr + sq) / a - self.dim + self.dim * torch.log(a) - q.log_det_cov())
+
+    def expected_log_lik(self, q: FullGaussian) -> Tensor:
+        """E_q log p(y | w) = -n/2 log(2 pi s^2) - (||y - X mu||^2 + tr(X^T X S)) / (2 s^2), exact."""
+        # ||y - X mu||^2 from the sufficient statistics y^T y, X^T y, X^T X: no n-sized work.
+        mu = q.mean
+        sq_resid = self.yty - 2.0 * (mu * self.xty).sum(-1) + (mu * (mu @ self.xtx)).sum(-1)
+        trace = (self.xtx * q.cov).sum((-2, -1))
+        quad = sq_resid + trace
+        return -0.5 * self.n * math.log(2 * math.pi * self.noise_var) - 0.5 * quad / self.noise_var
+
+
+def elbo(q: FullGaussian, model: BayesianLinearRegression) -> Tensor:
+    """The evidence lower bound (eq. 3): E_q log p(D | w) - KL(q || p(w | alpha_pr)).
+
+    For every q, ``model.log_evidence() - elbo(q, model)`` equals KL(q || posterior) >= 0.
+    """
+    if q.dim != model.dim:
+        raise ValueError(f"q has dimension {q.dim} but the model has {model.dim} weights")
+    return model.expected_log_lik(q) - model.kl_to_prior(q)
+
+
+@dataclass
+class FitResult:
+    """A fitted q and the ELBO at every optimisation step.
+
+    Attributes:
+        q: the fitted Gaussian (batched like the model's ``prior_var``).
+        elbo_trace: tensor of shape (steps, *batch_shape): the ELBO before each step's update.
+        family: "full" or "mean-field".
+    """
+
+    q: FullGaussian
+    elbo_trace: Tensor = field(default_factory=lambda: torch.zeros(0))
+    family: str = "full"
+
+
+def _check_fit_args(steps: int, lr: float) -> None:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+
+
+def _ascend(params: list[Tensor], build, model: BayesianLinearRegression, steps: int, lr: float, family: str):
+    """Adam on -ELBO with a cosine-decayed learning rate (down to 1e-3 lr) for a precise optimum.
+
+    Batched models are independent, so the gradient of the summed ELBO is each one's own.
+    """
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=1e-3 * lr)
+    trace = []
+    for _ in range(steps):
+        opt.zero_grad()
+        value = elbo(build(), model)
+        (-value.sum()).backward()
+        opt.step()
+        sched.step()
+        trace.append(value.detach())
+    with torch.no_grad():
+        q = build().detach()
+    return FitResult(q, torch.stack(trace), family)
+
+
+def _default_init(model: BayesianLinearRegression, init_std: float) -> FullGaussian:
+    """N(0, init_std^2 I): a start that does not depend on the prior variance being scanned."""
+    eye = torch.eye(model.dim, dtype=model.x.dtype, device=model.x.device)
+    return FullGaussian(torch.zeros(model.dim, dtype=model.x.dtype, device=model.x.device), init_std**2 * eye)
+
+
+def _init_tensors(model: BayesianLinearRegression, init: FullGaussian) -> tuple[Tensor, Tensor]:
+    """Initial mean and Cholesky factor from ``init``, broadcast to the model's batch shape."""
+    shape = (*model.batch_shape, model.dim)
+    mean = init.mean.detach().expand(shape).clone()
+    chol = torch.linalg.cholesky(init.cov.detach()).expand(*shape, model.dim).clone()
+    return mean, chol
+
+
+def fit_full_cov(
+    model: BayesianLinearRegression,
+    steps: int = 1000,
+    lr: float = 0.05,
+    init: FullGaussian | None = None,
+    init_std: float = 0.1,
+) -> FitResult:
+    """Maximise the ELBO over full-covariance Gaussians q = N(mu, L L^T) by gradient ascent.
+
+    L is lower triangular with a positive diagonal stored as its log. The posterior belongs to
+    this family, so the optimum reaches the exact log evidence. Starts from ``init``, by
+    default N(0, init_std^2 I). Adam with a cosine-decayed learning rate.
+    """
+    _check_fit_args(steps, lr)
+    mean0, chol0 = _init_tensors(model, _default_init(model, init_std) if init is None else init)
+    mean = mean0.requires_grad_(True)
+    log_diag = torch.log(torch.diagonal(chol0, dim1=-2, dim2=-1)).clone().requires_grad_(True)
+    lower = torch.tril(chol0, diagonal=-1).clone().requires_grad_(True)
+    mask = torch.tril(torch.ones(model.dim, model.dim, dtype=chol0.dtype, device=chol0.device), diagonal=-1)
+
+    def build() -> FullGaussian:
+        chol = lower * mask + torch.diag_embed(torch.exp(log_diag))
+        return FullGaussian(mean, chol @ chol.transpose(-2, -1))
+
+    return _ascend([mean, log_diag, lower], build, model, steps, lr, "full")
+
+
+def fit_mean_field(
+    model: BayesianLinearRegression,
+    steps: int = 1000,
+    lr: float = 0.05,
+    init: FullGaussian | None = None,
+    init_std: float = 0.1,
+) -> FitResult:
+    """Maximise the ELBO over mean-field Gaussians q = N(mu, diag(sigma^2)) by gradient ascent.
+
+    sigma is stored as its log (the package's ``log_sigma`` convention). Only the diagonal of
+    ``init.cov`` is used (default: N(0, init_std^2 I)).
+    """
+    _check_fit_args(steps, lr)
+    if init is None:
+        init = _default_init(model, init_std)
+    shape = (*model.batch_shape, model.dim)
+    mean = init.mean.detach().expand(shape).clone().requires_grad_(True)
+    var0 = init.cov.detach().diagonal(dim1=-2, dim2=-1).expand(shape)
+    log_sigma = (0.5 * torch.log(var0)).clone().requires_grad_(True)
+
+    def build() -> FullGaussian:
+        return FullGaussian.diagonal(mean, torch.exp(2.0 * log_sigma))
+
+    return _ascend([mean, log_sigma], build, model, steps, lr, "mean-field")
+
+
+def optimal_mean_field(model: BayesianLinearRegression) -> FullGaussian:
+    """The exact mean-field optimum: mean = posterior mean, sigma_i^2 = 1 / (Sigma^-1)_ii.
+
+    Setting the ELBO's gradient to zero for a diagonal q gives these values; they are used
+    to check ``fit_mean_field``.
+    """
+    prec = model.posterior_precision()
+    return FullGaussian.diagonal(model.posterior().mean, 1.0 / prec.diagonal(dim1=-2, dim2=-1))
+
+
+def random_gaussian(dim: int, generator: torch.Generator | None = None, dtype=torch.float64) -> FullGaussian:
+    """A random full-covariance Gaussian (for tests: any q must obey ELBO <= log evidence)."""
+    mean = torch.randn(dim, generator=generator, dtype=dtype)
+    a = torch.randn(dim, dim, generator=generator, dtype=dtype) / math.sqrt(dim)
+    return FullGaussian(mean, a @ a.T + 0.1 * torch.eye(dim, dtype=dtype))
+
+
+def sweep_prior_var(
+    model: BayesianLinearRegression, prior_vars: Sequence[float], steps: int = 1000, lr: float = 0.05
+) -> pd.DataFrame:
+    """Exact log evidence and the optimised ELBOs (full and mean-field) for each prior variance.
+
+    All prior variances are fitted at once (a batch of independent q's).
+    Columns: prior_var, log_evidence, elbo_full, elbo_mean_field, elbo_mean_field_exact (the
+    closed-form mean-field optimum, a check), gap_mean_field (log evidence - elbo_mean_field).
+    """
+    if len(prior_vars) == 0:
+        raise ValueError("prior_vars is empty; give at least one prior variance")
+    pv = torch.as_tensor([float(v) for v in prior_vars], dtype=model.x.dtype, device=model.x.device)
+    m = model.with_prior_var(pv)
+    full = fit_full_cov(m, steps=steps, lr=lr)
+    mf = fit_mean_field(m, steps=steps, lr=lr)
+    ev = m.log_evidence()
+    e_full, e_mf = elbo(full.q, m), elbo(mf.q, m)
+    e_mf_exact = elbo(optimal_mean_field(m), m)
+    return pd.DataFrame(
+        {
+            "prior_var": pv.cpu().numpy(),
+            "log_evidence": ev.cpu().numpy(),
+            "elbo_full": e_full.cpu().numpy(),
+            "elbo_mean_field": e_mf.cpu().numpy(),
+            "elbo_mean_field_exact": e_mf_exact.cpu().numpy(),
+            "gap_mean_field": (ev - e_mf).cpu().numpy(),
+        }
+    )
