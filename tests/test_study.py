@@ -1,0 +1,84 @@
+"""The study runner: jobs, resume, shards and merge, and the command line's error messages."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from varhyper_mini import cli, study
+
+TINY = dict(
+    implementations=("variational-direct", "base-linear"),
+    lams=(0.01, 1.0),
+    fractions=(0.0, 0.5),
+    runs=2,
+    epochs=1,
+    train_subset=300,
+    test_subset=300,
+    lam_samples=2,
+)
+
+
+def test_plan_and_seeds_are_stable():
+    cfg = study.preset("mnist", "quick", **TINY)
+    jobs = study.plan_jobs(cfg)
+    assert len(jobs) == 2 * 2 + 2  # direct: lams x runs; hypernet: runs
+    assert len({j.seed(0) for j in jobs}) == len(jobs)
+    assert [j.seed(0) for j in jobs] == [j.seed(0) for j in study.plan_jobs(cfg)]
+
+
+def test_run_resume_and_sharded_merge_agree(tmp_path, data_root):
+    cfg = study.preset("mnist", "quick", **TINY)
+    full = tmp_path / "full"
+    summary = study.run_study(cfg, full, data_root, progress=False)
+    assert summary["ran"] == 6
+    df = pd.read_csv(full / "pruning.csv")
+    assert list(df.columns) == study.CSV_COLUMNS
+    assert len(df) == (4 + 2 * 2) * 2  # rows: (direct jobs + hypernet jobs x lams) x fractions
+    assert study.run_study(cfg, full, data_root, progress=False)["ran"] == 0  # resumes: nothing left
+    sharded = tmp_path / "sharded"
+    for i in (1, 2):
+        study.run_study(cfg, sharded, data_root, shard=(i, 2), progress=False)
+    merged = study.merge(sharded)
+    pd.testing.assert_frame_equal(
+        merged.reset_index(drop=True), df.sort_values(list(merged.columns[:5])).reset_index(drop=True),
+        check_exact=False, atol=1e-6,
+    )  # fmt: skip
+    prov = json.loads((sharded / "provenance.json").read_text())
+    assert prov["jobs_missing"] == [] and len(prov["runs"]) == 2
+
+
+def test_changed_config_is_refused(tmp_path, data_root):
+    cfg = study.preset("mnist", "quick", **{**TINY, "implementations": ("base-direct",), "runs": 1})
+    study.run_study(cfg, tmp_path, data_root, progress=False)
+    other = study.preset("mnist", "quick", **{**TINY, "implementations": ("base-direct",), "runs": 1, "epochs": 2})
+    with pytest.raises(ValueError, match="different configuration"):
+        study.run_study(other, tmp_path, data_root, progress=False)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["study", "mnist", "--preset", "nope"], "unknown preset"),
+        (["study", "imagenet"], "unknown dataset"),
+        (["study", "mnist", "--implementations", "foo"], "unknown implementation"),
+        (["study", "mnist", "--lams=-1,2"], "positive"),
+        (["merge", "/nonexistent/folder"], "no study"),
+    ],
+)
+def test_cli_errors_are_one_line(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_missing_data(tmp_path, capsys):
+    argv = ["study", "mnist", "--preset", "quick", "--data-root", str(tmp_path / "none"), "--out", str(tmp_path / "o")]
+    import os
+
+    os.environ["VARHYPER_NO_DOWNLOAD"] = "1"
+    try:
+        assert cli.main(argv) == 2
+    finally:
+        del os.environ["VARHYPER_NO_DOWNLOAD"]
+    assert "MNIST was not found" in capsys.readouterr().err
