@@ -80,10 +80,7 @@ def log_det_cov(params: GaussianParams) -> Tensor:
     """log det A_ps^-1 = sum_i log sigma_i^2 for a diagonal covariance (keeps ``batch_shape``)."""
     params._require_variational("log_det_cov")
     nb = len(params.batch_shape)
-    total = torch.zeros(params.batch_shape)
-    for ls in params.log_sigma.values():
-        total = total + 2.0 * ls.reshape(*ls.shape[:nb], -1).sum(-1)
-    return total
+    return sum(2.0 * ls.reshape(*ls.shape[:nb], -1).sum(-1) for ls in params.log_sigma.values())
 
 
 def l1_minus_l2(params: GaussianParams, lam: float | Tensor, n_train: int, prior_var: float = 1.0) -> Tensor:
