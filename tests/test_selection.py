@@ -19,8 +19,6 @@ from varhyper_mini.selection import (
     select_lambda,
 )
 
-torch.set_num_threads(1)
-
 
 # -- expected calibration error ---------------------------------------------------------------------
 def _two_class(conf: list[float], correct: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:

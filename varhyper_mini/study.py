@@ -265,7 +265,7 @@ def _git_commit() -> str:
         here = Path(__file__).resolve().parent
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "varhyper_mini"], cwd=here, capture_output=True, text=True
+            ["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True, text=True
         ).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
