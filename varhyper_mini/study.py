@@ -32,8 +32,8 @@ from . import data as data_mod
 from . import models
 from .hypernets import ConstantHypernet, Hypernet, LinearHypernet, PiecewiseLinearHypernet
 from .losses import LOSSES
-from .prune import FRACTIONS, prune
-from .train import LogUniform, accuracy, train_many
+from .prune import FRACTIONS, pruning_curve
+from .train import LogUniform, train_many
 
 __all__ = [
     "StudyConfig",
@@ -286,25 +286,12 @@ def _hardware(device: str) -> dict:
 
 
 def _evaluate_job(cfg, job, hypernet, target, test) -> list[dict]:
+    """Algorithm 2 for one job: ``pruning_curve`` at the job's lambdas, labelled with the job."""
     criterion = "simple" if job.loss == "base" else "var"
-    rows = []
-    with torch.no_grad():
-        for lam in [job.lam] if job.lam is not None else cfg.lams:
-            params = hypernet(lam)
-            for f in cfg.fractions:
-                acc = accuracy(target, prune(params, f, criterion, cfg.scope), test)
-                rows.append(
-                    {
-                        "implementation": job.implementation,
-                        "loss": job.loss,
-                        "hypernet": job.hypernet,
-                        "lam": float(lam),
-                        "run": job.run,
-                        "fraction": float(f),
-                        "accuracy": acc,
-                    }
-                )
-    return rows
+    lams = [job.lam] if job.lam is not None else cfg.lams
+    curve = pruning_curve(hypernet, target, test, lams, cfg.fractions, criterion, cfg.scope)
+    curve = curve.assign(implementation=job.implementation, loss=job.loss, hypernet=job.hypernet, run=job.run)
+    return curve[CSV_COLUMNS].to_dict("records")
 
 
 def _groups(cfg: StudyConfig, jobs: list[Job]) -> list[list[Job]]:
