@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from . import losses
 from .data import TensorData, batches
-from .gaussian import GaussianParams, check_prior_var
+from .gaussian import GaussianParams, ParamSpec, check_prior_var
 from .hypernets import Hypernet, check_lam
 
 __all__ = ["LogUniform", "History", "train", "train_many", "accuracy", "evaluate", "predict"]
@@ -314,8 +314,6 @@ def predict(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Class probabilities, (N, C): with the mean weights, or averaged over ``mc_samples`` draws."""
-    from .gaussian import ParamSpec
-
     weights = _as_weights(params)
     ParamSpec.from_module(target).check_names(weights.keys())
     dev = next(iter(weights.values())).device
@@ -354,8 +352,6 @@ def accuracy(
 ) -> float:
     """Test accuracy of ``target`` run with the **mean** weights of ``params``."""
     weights = _as_weights(params)
-    from .gaussian import ParamSpec
-
     ParamSpec.from_module(target).check_names(weights.keys())
     dev = next(iter(weights.values())).device
     correct = 0
