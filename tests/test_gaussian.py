@@ -113,3 +113,15 @@ def test_kl_to_prior_elementwise_nonnegative():
     mu = torch.randn(100)
     ls = torch.randn(100)
     assert bool((kl_to_prior(mu, ls, 1.0) >= -1e-6).all())
+
+
+def test_kl_with_python_float_prior_is_float64_exact_and_tiny_priors_are_valid():
+    mean = {"w": torch.randn(4, dtype=torch.float64), "b": torch.randn(2, dtype=torch.float64)}
+    ls = {k: torch.full_like(v, -0.5) for k, v in mean.items()}
+    pv = 0.1  # not a float32 number
+    want = sum(kl_to_prior(m, ls[k], torch.tensor(pv, dtype=torch.float64)).sum() for k, m in mean.items())
+    flat = (torch.cat([m for m in mean.values()]), torch.cat([v for v in ls.values()]))
+    for p in (GaussianParams(mean, ls), GaussianParams(mean, ls, _flat=flat)):  # both code paths
+        assert abs(float(p.kl(pv) / want) - 1.0) < 1e-14
+    # 1e-50 underflows to zero in float32; as a float64 it is a valid (if extreme) prior variance.
+    assert torch.isfinite(GaussianParams(mean, ls).kl(1e-50))

@@ -60,3 +60,21 @@ def test_bad_n_train_and_name_and_deterministic():
     with pytest.raises(ValueError, match="variational"):
         losses.variational(torch.tensor(0.0), det, 1.0, 10)
     assert float(losses.base(torch.tensor(0.0), det, 1.0, 10)) == 0.0
+
+
+@pytest.mark.parametrize("name", ["variational", "covariance", "base"])
+def test_python_float_lambda_is_not_rounded_for_float64_params(name):
+    # lambda = 1/3 and prior variance 0.7 are not float32 numbers: float64 parameters must see them exactly.
+    mean = {"w": torch.randn(5, 3, dtype=torch.float64)}
+    p = vh.GaussianParams(mean, {"w": torch.full((5, 3), -1.3, dtype=torch.float64)})
+    lam, pv, n = 1.0 / 3.0, 0.7, 7
+    sigma2 = torch.exp(torch.tensor(-2.6, dtype=torch.float64))
+    w2 = mean["w"] ** 2
+
+    def kl(v):
+        return (0.5 * torch.log(torch.tensor(v, dtype=torch.float64)) + 1.3 + (sigma2 + w2) / (2 * v) - 0.5).sum()
+
+    want = {"variational": lam * kl(pv) / n, "covariance": kl(pv / lam) / n, "base": lam * w2.sum() / n}[name]
+    got = losses.penalty(name, p, lam, n, prior_var=pv)
+    assert got.dtype == torch.float64
+    assert abs(float(got / want) - 1.0) < 1e-13

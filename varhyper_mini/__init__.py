@@ -2,12 +2,13 @@
 
 A small PyTorch package behind the book on "Deep Learning Model Selection With Parametric
 Complexity Control" (Grebenkova, Bakhteev, Strijov, ICAART 2023). The modules follow the
-pipeline: data -> models -> gaussian -> hypernets -> losses -> train -> prune -> theory.
+pipeline: data -> models -> gaussian -> hypernets -> losses -> train -> prune -> theory;
+``evidence`` holds the exact-evidence toy model of chapter 1 and ``selection`` the tools for choosing lambda.
 """
 
 from __future__ import annotations
 
-from . import data, losses, models, theory
+from . import data, evidence, losses, models, selection, theory
 from .config import pick, quick_mode
 from .data import DataNotFoundError, TensorData
 from .gaussian import GaussianParams, ParamSpec
@@ -38,6 +39,7 @@ __all__ = [
     "accuracy",
     "data",
     "evaluate",
+    "evidence",
     "functional_forward",
     "losses",
     "models",
@@ -47,6 +49,7 @@ __all__ = [
     "pruning_curve",
     "quick_mode",
     "relevance",
+    "selection",
     "sparsity",
     "theory",
     "train",

@@ -77,7 +77,7 @@ class ParamSpec:
 
 def check_prior_var(prior_var: float | Tensor) -> None:
     """Reject a prior variance that is not positive and finite."""
-    t = torch.as_tensor(prior_var)
+    t = prior_var if isinstance(prior_var, Tensor) else torch.as_tensor(prior_var, dtype=torch.float64)
     if not bool(torch.all(torch.isfinite(t) & (t > 0))):
         raise ValueError(f"prior_var must be positive and finite, got {prior_var!r}")
 
@@ -166,7 +166,8 @@ class GaussianParams:
 
     def _kl(self, prior_var: float | Tensor) -> Tensor:
         # No value checks here: this runs inside torch.func.vmap during training.
-        pv = torch.as_tensor(prior_var)
+        # float64 for a Python float, so float64 parameters see the prior variance unrounded.
+        pv = prior_var if isinstance(prior_var, Tensor) else torch.as_tensor(prior_var, dtype=torch.float64)
         nb = len(self.batch_shape)
         if self._flat is not None:
             # Sum first, then combine with the prior: the prior variance is one number per
@@ -178,7 +179,8 @@ class GaussianParams:
             return 0.5 * n * (torch.log(pv) - 1.0) - log_sigma.sum(-1) + sq / (2.0 * pv)
         total = 0.0
         for k, m in self.mean.items():
-            p = pv.reshape(*pv.shape, *([1] * (m.ndim - nb))) if pv.ndim else pv
+            p = pv.to(m.dtype)
+            p = p.reshape(*p.shape, *([1] * (m.ndim - nb))) if p.ndim else p
             total = total + kl_to_prior(m, self.log_sigma[k], p).reshape(*self.batch_shape, -1).sum(-1)
         return total
 

@@ -27,7 +27,9 @@ LOSSES = ("variational", "covariance", "base")
 def _check(n_train: int, lam: float | Tensor) -> Tensor:
     if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1:
         raise ValueError(f"n_train must be a positive integer (the training-set size), got {n_train!r}")
-    lam_t = torch.as_tensor(lam)
+    # A Python float becomes float64, so that float64 parameters see lambda unrounded;
+    # penalty_unchecked casts it to the parameters' dtype.
+    lam_t = lam if isinstance(lam, Tensor) else torch.as_tensor(lam, dtype=torch.float64)
     if not bool(torch.all(torch.isfinite(lam_t) & (lam_t > 0))):
         raise ValueError(f"lambda must be positive and finite, got {lam!r}")
     return lam_t
