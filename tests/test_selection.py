@@ -288,6 +288,25 @@ def test_deletable_fraction_stays_within_the_tolerance(wine_hyper):
         selection.deletable_fraction(target, params, val, tol=2)
 
 
+def test_compression_table_counts_each_level(wine_hyper):
+    hyper, target, _, val = wine_hyper
+    with torch.no_grad():
+        params = hyper(1.0)
+    table = selection.compression_table(target, params, val, fractions=(0.0, 0.5, 0.9))
+    n_weights, n_bias = 13 * 3, 3  # wine_logreg: 13 features, 3 classes
+    assert table.total.tolist() == [n_weights + n_bias] * 3
+    # Exact counts: pruning deletes round(f * weights) weights and never a bias.
+    want_nz = [n_weights - round(f * n_weights) + n_bias for f in (0.0, 0.5, 0.9)]
+    assert table.nonzero.tolist() == want_nz
+    assert table.compression.tolist() == pytest.approx([(n_weights + n_bias) / nz for nz in want_nz])
+    assert table.compression_weights.iloc[-1] == pytest.approx(n_weights / (n_weights - round(0.9 * n_weights)))
+    assert table.accuracy.iloc[0] == pytest.approx(vh.accuracy(target, params, val))
+    with pytest.raises(ValueError, match="fractions"):
+        selection.compression_table(target, params, val, fractions=(1.5,))
+    with pytest.raises(ValueError, match="one model"):
+        selection.compression_table(target, hyper.params_batch(torch.tensor([1.0, 2.0])), val)
+
+
 def test_deleted_weights_are_not_resampled():
     h = vh.ConstantHypernet(models.mnist_mlp())
     p = selection.delete(h(1.0), 0.5)

@@ -440,6 +440,40 @@ def compression_ratio(params, include_biases: bool = True) -> float:
 
 
 @torch.no_grad()
+def compression_table(
+    target: nn.Module,
+    params: GaussianParams,
+    data: TensorData,
+    fractions: Sequence[float] = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99),
+    criterion: str = "var",
+    scope: str = "layer",
+) -> pd.DataFrame:
+    """Accuracy and compression ratio (total / non-zero parameters) at each pruning level.
+
+    Two ratios, as the compression literature reports them: ``compression`` counts every stored
+    parameter (biases included), ``compression_weights`` only the weight tensors that Algorithm 2
+    prunes. ``params`` is one model's posterior, e.g. ``hypernet(lam)``.
+    """
+    _check_data(data, "data")
+    if isinstance(params, GaussianParams) and params.batch_shape:
+        raise ValueError("pass the parameters of one model (params[i] picks one from a batch)")
+    rows = []
+    for f in fractions:
+        if not 0 <= float(f) <= 1:
+            raise ValueError(f"fractions must be in [0, 1], got {f!r}")
+        pruned = prune(params, float(f), criterion, scope)
+        nz, total = count_nonzero(pruned)
+        nz_w, total_w = count_nonzero(pruned, include_biases=False)
+        rows.append({
+            "fraction": float(f), "nonzero": nz, "total": total,
+            "compression": total / nz if nz else math.inf,
+            "compression_weights": total_w / nz_w if nz_w else math.inf,
+            "accuracy": accuracy(target, pruned, data),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
 def deletable_fraction(
     target: nn.Module,
     params: GaussianParams,
