@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[book,test]"
 	@touch $(STAMP)
 
-CODE := varhyper_mini tests benchmarks tools chapters $(wildcard assignments)
+CODE := varhyper_mini tests benchmarks tools _ext chapters $(wildcard assignments)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(CODE)
