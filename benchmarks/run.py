@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ import varhyper_mini as vh
 from varhyper_mini import models
 
 HERE = Path(__file__).resolve().parent
+GROUPS = ("mlp", "lambda", "cnn", "layout", "models", "data", "study", "wall")
 
 
 def measure(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> dict:
@@ -137,6 +139,60 @@ def bench_models_batching(data, repeats: int, m: int = 25, epochs: int = 2) -> l
              "loop_seconds": b["median"], "ratio": b["median"] / a["median"], **a}]  # fmt: skip
 
 
+def bench_layout(data, batch: int, steps: int, repeats: int) -> list[dict]:
+    """The CIFAR-10 CNN's plain training step with standard (NCHW) against channels-last input."""
+    rows = []
+    base = None
+    for layout in ("contiguous (NCHW)", "channels-last"):
+        target = models.cifar_cnn()
+        opt = torch.optim.Adam(target.parameters(), lr=5e-4)
+        x = data.x[:batch]
+        x = vh.hypernets.channels_last(x) if layout == "channels-last" else x.contiguous()
+        y = data.y[:batch]
+
+        def run(target=target, opt=opt, x=x, y=y) -> None:
+            for _ in range(steps):
+                loss = F.cross_entropy(target(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+        r = measure(run, repeats)
+        per = r["median"] / steps
+        base = per if base is None else base
+        rows.append({"bench": "cifar-cnn layout", "variant": f"plain step, {layout}, batch {batch}",
+                     "seconds_per_step": per, "ratio": per / base,
+                     "seconds_per_epoch_50k": per * 50_000 / batch, **r})  # fmt: skip
+    return rows
+
+
+def bench_wall(commands: dict[str, list[str]]) -> list[dict]:
+    """Wall time of whole commands (run once each, in a subprocess, from the repository root)."""
+    rows = []
+    for name, cmd in commands.items():
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"{name} failed (exit {proc.returncode}); its output ends:\n{proc.stdout[-2000:]}")
+        rows.append({"bench": "wall", "variant": name, "seconds": seconds, "command": " ".join(cmd)})
+    return rows
+
+
+def bench_study_record() -> list[dict]:
+    """The committed full MNIST study's own wall time, from its provenance (written by the study)."""
+    prov = json.loads((HERE.parent / "results" / "mnist" / "provenance.json").read_text())
+    runs = prov.get("runs") or [prov]
+    start = min(dt.datetime.fromisoformat(r["started"]) for r in runs)
+    end = max(dt.datetime.fromisoformat(r["ended"]) for r in runs)
+    shards = (
+        f"{len(runs)} shard(s) side by side, {runs[0].get('hardware', {}).get('torch_threads', '?')} thread(s) each"
+    )
+    return [{"bench": "wall", "variant": f"mnist study, paper preset (committed run; {shards})",
+             "seconds": (end - start).total_seconds(), "command": runs[0].get("command"),
+             "git_commit": prov.get("git_commit")}]  # fmt: skip
+
+
 def bench_loading(repeats: int) -> list[dict]:
     """An MNIST epoch through the package's loader against indexing a tensor already in memory."""
     t0 = time.perf_counter()
@@ -159,47 +215,82 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats (a smoke test)")
     p.add_argument("--out", type=Path, default=HERE / "results.json")
-    p.add_argument("--only", nargs="*", help="bench groups: mlp cnn lambda models data")
+    p.add_argument("--only", nargs="*", help=f"bench groups: {' '.join(GROUPS)} (default: all but wall)")
     args = p.parse_args(argv)
     quick = args.quick or vh.quick_mode()
-    groups = set(args.only or ["mlp", "cnn", "lambda", "models", "data"])
+    groups = set(args.only or [g for g in GROUPS if g != "wall"])
+    unknown = groups - set(GROUPS)
+    if unknown:
+        p.error(f"unknown bench group(s) {sorted(unknown)}; choose from {GROUPS}")
     reps = 2 if quick else 5
-    rows: list[dict] = []
-    mnist = vh.data.mnist(train=True, subset=None if not quick else 4096)
-    if "mlp" in groups:
-        rows += bench_training("mnist-mlp", models.mnist_mlp, mnist, 256, 8 if quick else 40, reps)
-    if "lambda" in groups:
-        rows += bench_lambda_batching(mnist, 256, 8 if quick else 40, reps)
-    if "cnn" in groups:
-        cifar = vh.data.cifar10(train=True)
-        rows += bench_training("cifar-cnn", models.cifar_cnn, cifar, 256 if not quick else 32, 2 if quick else 4,
-                               reps if not quick else 1, ks=(1,) if quick else (1, 5))  # fmt: skip
-    if "models" in groups:
-        rows += bench_models_batching(None, 1 if quick else 3, m=5 if quick else 25, epochs=1 if quick else 2)
-    if "data" in groups:
-        rows += bench_loading(reps)
-    result = {
-        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "quick": quick,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "processor": platform.processor(),
-        },
-        "rows": rows,
+    load_start = os.getloadavg()
+    mnist = vh.data.mnist(train=True, subset=None if not quick else 4096) if groups & {"mlp", "lambda"} else None
+    cifar = vh.data.cifar10(train=True) if groups & {"cnn", "layout"} else None
+    make = ["make", "--no-print-directory"]
+    runners: dict[str, Callable[[], list[dict]]] = {
+        "mlp": lambda: bench_training("mnist-mlp", models.mnist_mlp, mnist, 256, 8 if quick else 40, reps),
+        "lambda": lambda: bench_lambda_batching(mnist, 256, 8 if quick else 40, reps),
+        # A CNN step takes seconds on 2 cores: a smaller batch keeps the suite short; the ratios hold.
+        "cnn": lambda: bench_training(
+            "cifar-cnn",
+            models.cifar_cnn,
+            cifar,
+            16 if quick else 64,
+            2,
+            1 if quick else 3,
+            ks=(1,) if quick else (1, 5),
+        ),  # fmt: skip
+        "layout": lambda: bench_layout(cifar, 16 if quick else 64, 2, 1 if quick else 3),
+        "models": lambda: bench_models_batching(
+            None, 1 if quick else 3, m=5 if quick else 25, epochs=1 if quick else 2
+        ),
+        "data": lambda: bench_loading(reps),
+        "study": bench_study_record,
+        # About half an hour: the README's two commands, each run once.
+        "wall": lambda: bench_wall({"make test": [*make, "test"], "make book (full mode)": [*make, "book"]}),
     }
-    if not quick:
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        os.replace(tmp, args.out)
-    for r in rows:
-        extra = f"ratio {r['ratio']:.2f}" if "ratio" in r else ""
-        t = r.get("seconds_per_step", r.get("seconds"))
-        print(f"{r['bench']:<16} {r['variant']:<42} {t * 1e3:10.2f} ms  {extra}")
+    # Each group keeps its own record, so one group can be rerun without losing the others.
+    stored = json.loads(args.out.read_text()) if args.out.exists() else {}
+    stored = stored if "groups" in stored else {"groups": {}}
+    for group in [g for g in GROUPS if g in groups]:
+        t0 = time.perf_counter()
+        rows = runners[group]()
+        stored["groups"][group] = {
+            "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.executable).name, *(argv if argv is not None else sys.argv)]),
+            "git_commit": _git_commit(),
+            "quick": quick,
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "machine": {
+                "platform": platform.platform(),
+                "cpu_count": os.cpu_count(),
+                "processor": platform.processor(),
+            },  # fmt: skip
+            "load_average_start": load_start,
+            "load_average_end": os.getloadavg(),
+            "seconds": time.perf_counter() - t0,
+            "rows": rows,
+        }
+        for r in rows:
+            extra = f"ratio {r['ratio']:.2f}" if "ratio" in r else ""
+            t = r.get("seconds_per_step", r.get("seconds"))
+            print(f"{r['bench']:<18} {r['variant']:<58} {t * 1e3:12.2f} ms  {extra}", flush=True)
+        if not quick:  # quick runs are smoke tests: they never overwrite measured results
+            tmp = args.out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(stored, indent=2))
+            os.replace(tmp, args.out)
     return 0
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
+                               capture_output=True, text=True).stdout.strip()  # fmt: skip
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 if __name__ == "__main__":

@@ -137,6 +137,19 @@ def test_functional_forward_works_for_the_cnn():
     assert out.shape == (2, 10)
 
 
+def test_channels_last_layout_keeps_the_cnn_outputs():
+    target = models.cifar_cnn()
+    x = torch.randn(4, 3, 32, 32)
+    xl = vh.hypernets.channels_last(x)
+    assert xl.is_contiguous(memory_format=torch.channels_last) and torch.equal(xl, x)
+    flat = torch.randn(5, 7)
+    assert vh.hypernets.channels_last(flat) is flat  # not images: untouched
+    with torch.no_grad():
+        want = target(x)  # the module's own forward, standard layout
+        got = vh.functional_forward(target, dict(target.named_parameters()), x)
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_constant_from_params_copies_the_produced_model():
     target = models.wine_logreg()
     h = vh.PiecewiseLinearHypernet(target, n_pieces=3, lam_range=(1e2, 1e6))

@@ -260,4 +260,13 @@ def functional_forward(module: nn.Module, params: GaussianParams | dict[str, Ten
     if not isinstance(tensors, dict):
         raise ValueError(f"params must be a dict or GaussianParams, got {type(params).__name__}")
     ParamSpec.from_module(module).check_names(tensors.keys())
-    return torch.func.functional_call(module, tensors, (x,))
+    return torch.func.functional_call(module, tensors, (channels_last(x),))
+
+
+def channels_last(x: Tensor) -> Tensor:
+    """Images (N, C, H, W) in channels-last memory layout; any other tensor unchanged.
+
+    The same values, laid out so that CPU (oneDNN) and GPU convolutions run faster: on this
+    book's 2-core CPU a CIFAR-10 step is measurably quicker (see benchmarks/results.json).
+    """
+    return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from . import losses
 from .data import TensorData, batches
 from .gaussian import GaussianParams, ParamSpec, check_prior_var
-from .hypernets import Hypernet, check_lam
+from .hypernets import Hypernet, channels_last, check_lam
 
 __all__ = ["LogUniform", "History", "train", "train_many", "accuracy", "evaluate", "predict"]
 
@@ -235,7 +235,7 @@ def train_many(
             else:
                 eps = torch.zeros(m, 1, 1, device=device)
             if m == 1:
-                parts = step(u[0], lam[0], eps[0], xb[0], yb[0]).unsqueeze(0)
+                parts = step(u[0], lam[0], eps[0], channels_last(xb[0]), yb[0]).unsqueeze(0)
             else:
                 parts = vstep(params, buffers, u, lam, eps, xb, yb)
             opt.zero_grad(set_to_none=True)
