@@ -4,8 +4,9 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 
-from varhyper_mini import cli, study
+from varhyper_mini import cli, models, study
 
 TINY = dict(
     implementations=("variational-direct", "base-linear"),
@@ -82,3 +83,12 @@ def test_cli_missing_data(tmp_path, capsys):
     finally:
         del os.environ["VARHYPER_NO_DOWNLOAD"]
     assert "MNIST was not found" in capsys.readouterr().err
+
+
+def test_flops_per_training_image_counts_a_linear_layer():
+    # Forward x @ W^T is 2*in*out FLOPs per image; backward computes the gradients of W (2*in*out)
+    # and, for the input, nothing (an input needs no gradient): 4*in*out in all.
+    flops = study.flops_per_training_image(torch.nn.Linear(13, 3, bias=False), (13,))
+    assert flops == 4 * 13 * 3
+    cnn = study.flops_per_training_image(models.cifar_cnn(), (3, 32, 32))
+    assert 1.0e9 < cnn < 1.5e9  # about 0.42 GFLOP forward, twice that backward

@@ -11,6 +11,7 @@ gives the same result as training them one by one. ``merge`` combines the job fi
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as _dt
 import json
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from . import data as data_mod
@@ -510,6 +512,23 @@ def summarise(df: pd.DataFrame, lams: Sequence[float] | None = None) -> pd.DataF
         ["mean", "std", "count"]
     )
     return out.rename(columns={"mean": "accuracy", "std": "spread", "count": "runs"})
+
+
+def flops_per_training_image(target: nn.Module, input_shape: tuple[int, ...]) -> float:
+    """Floating-point operations of one training pass (forward and backward) per input, counted.
+
+    Uses ``torch.utils.flop_counter`` on a batch of two (the count is per image, so any batch
+    size gives the same value). With a device's sustained FLOP/s it gives an images-per-second
+    estimate where no measurement is possible.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = copy.deepcopy(target)
+    x = torch.zeros(2, *input_shape)
+    with FlopCounterMode(display=False) as counter:
+        out = model(x)
+        out.float().sum().backward()
+    return counter.get_total_flops() / 2
 
 
 def training_passes(cfg: StudyConfig, n_train: int) -> int:
