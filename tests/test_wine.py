@@ -185,8 +185,13 @@ def test_validate_table_names_what_is_wrong(small_results):
 
 
 def test_write_results_is_atomic_and_round_trips(small_results, tmp_path):
-    paths = wine.write_results(small_results, tmp_path, note="test")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["provenance.json", "sym_kl.csv"]  # no tmp left
+    paths = wine.write_results(small_results, tmp_path, note="test", command="python -m varhyper_mini wine --runs 2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(wine.RESULT_FILES)  # no tmp left
+    loaded = wine.load_results(tmp_path)
+    assert loaded.config == SMALL and loaded.provenance["command"].endswith("--runs 2")
+    pd.testing.assert_frame_equal(loaded.theorem2, small_results.theorem2, check_dtype=False)
+    pd.testing.assert_frame_equal(loaded.pruning, small_results.pruning.reset_index(drop=True), check_dtype=False)
+    assert loaded.seconds["total"] == pytest.approx(small_results.seconds["total"], abs=0.01)
     back = pd.read_csv(paths["csv"])
     cfg = wine.config_from_provenance(paths["provenance"])
     assert cfg == SMALL
@@ -202,6 +207,18 @@ def test_write_results_is_atomic_and_round_trips(small_results, tmp_path):
     assert paths["csv"].read_text() == before
 
 
+def test_load_results_says_how_to_make_missing_results(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m varhyper_mini wine --out"):
+        wine.load_results(tmp_path)
+
+
+def test_wine_command_line_rejects_bad_settings(capsys):
+    from varhyper_mini import cli
+
+    assert cli.main(["wine", "--runs", "0", "--out", "unused"]) == 2
+    assert "runs must be a positive integer" in capsys.readouterr().err
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="lam_range"):
         wine.WineConfig(lams=(10.0,)).validate()
@@ -215,11 +232,10 @@ def test_config_validation():
 
 def test_committed_results_are_complete():
     csv = COMMITTED / "sym_kl.csv"
-    if not csv.exists():
-        pytest.skip(f"{csv} is not there yet: run chapters/04_wine.ipynb in full mode (VARHYPER_QUICK unset)")
-    prov = COMMITTED / "provenance.json"
-    assert prov.exists(), f"{csv} has no provenance.json beside it"
-    cfg = wine.config_from_provenance(prov)
+    res = wine.load_results(COMMITTED)  # all four files, the table validated against its config
+    cfg = res.config
+    assert len(res.theorem2) == len(cfg.pieces) * cfg.runs * len(cfg.gap_lams)
+    assert set(res.pruning.fraction) == set(cfg.fractions)
     # the committed table is the paper's full configuration
     assert cfg.lams == (1e2, 1e3, 1e4, 1e5, 1e6) and cfg.lam_range == (1e2, 1e6)
     assert cfg.runs == 5 and cfg.epochs == 200 and cfg.batch_size == 1

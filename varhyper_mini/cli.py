@@ -1,4 +1,4 @@
-"""Command line: ``python -m varhyper_mini study|merge ...``.
+"""Command line: ``python -m varhyper_mini study|merge|wine|grade ...``.
 
 Bad input ends with one line on stderr and exit status 2, never a traceback.
 """
@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("merge", help="combine job files into pruning.csv and provenance.json")
     m.add_argument("out", type=Path, help="the study's output folder")
 
+    w = sub.add_parser("wine", help="run the Wine experiment (Figure 3, Theorem 2) and write its results")
+    w.add_argument("--out", type=Path, help="output folder (default: results/wine)")
+    w.add_argument("--runs", type=int, help="independent runs (paper: 5)")
+    w.add_argument("--epochs", type=int, help="epochs per model (paper: 200)")
+    w.add_argument("--quiet", action="store_true", help="no progress bars")
+
     g = sub.add_parser("grade", help="check a student's Hypernet subclass and print a report")
     g.add_argument("solution", type=Path, help="path to the student's .py file")
     g.add_argument("--target", default="mnist", help="target model to test against: wine or mnist")
@@ -101,12 +107,32 @@ def _study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wine(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from . import wine
+
+    overrides = {k: getattr(args, k) for k in ("runs", "epochs") if getattr(args, k) is not None}
+    cfg = dataclasses.replace(wine.WineConfig(), **overrides)
+    cfg.validate()
+    out = args.out or wine.results_dir()
+    command = "python -m varhyper_mini wine" + "".join(f" --{k} {v}" for k, v in overrides.items())
+    command += f" --out {out}" if args.out else ""
+    results = wine.run_wine_experiment(cfg, progress=not args.quiet)
+    note = "the paper's settings" if not overrides else f"settings changed from the paper's: {overrides}"
+    paths = wine.write_results(results, out, note=note, command=command)
+    print(f"{results.seconds['total']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "study":
             return _study(args)
+        if args.command == "wine":
+            return _wine(args)
         if args.command == "grade":
             from .grading import grade_cli
 

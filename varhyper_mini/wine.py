@@ -633,11 +633,24 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_results(results: WineResults, folder: str | os.PathLike, note: str = "") -> dict[str, Path]:
-    """Write ``sym_kl.csv`` and ``provenance.json`` to ``folder``, each atomically.
+DEFAULT_COMMAND = "python -m varhyper_mini wine"
+RESULT_FILES = ("sym_kl.csv", "theorem2.csv", "pruning.csv", "provenance.json")
+
+
+def _atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def write_results(
+    results: WineResults, folder: str | os.PathLike, note: str = "", command: str = DEFAULT_COMMAND
+) -> dict[str, Path]:
+    """Write ``sym_kl.csv``, ``theorem2.csv``, ``pruning.csv`` and ``provenance.json``, each atomically.
 
     The table is checked with ``validate_table`` first, so an incomplete table is never
-    written. Returns the paths written.
+    written. The provenance is written last: a folder with a provenance file is complete.
+    Returns the paths written.
     """
     from . import __version__
     from .study import _hardware
@@ -646,29 +659,69 @@ def write_results(results: WineResults, folder: str | os.PathLike, note: str = "
     folder.mkdir(parents=True, exist_ok=True)
     validate_table(results.table, results.config)
     table = results.table.sort_values(["model", "n_pieces", "stage", "lam", "run"])
-    csv = folder / "sym_kl.csv"
-    tmp = folder / f".sym_kl.csv.{os.getpid()}.tmp"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, csv)
+    paths = {"csv": folder / "sym_kl.csv", "theorem2": folder / "theorem2.csv", "pruning": folder / "pruning.csv"}
+    _atomic_write_csv(table, paths["csv"])
+    _atomic_write_csv(results.theorem2, paths["theorem2"])
+    _atomic_write_csv(results.pruning, paths["pruning"])
     provenance = {
         "package": "varhyper_mini",
         "package_version": __version__,
         "torch_version": torch.__version__,
         "python": platform.python_version(),
         "git_commit": _git_commit(),
-        "command": "full-mode execution of chapters/04_wine.ipynb (run_wine_experiment + write_results)",
+        "command": command,
         "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": {k: round(v, 2) for k, v in results.seconds.items()},
         "hardware": _hardware(str(next(iter(results.direct.values())).mean.device)),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "config": dataclasses.asdict(results.config),
         "data": "Wine (sklearn.datasets.load_wine), permutation with seed 42: 142 train / 36 test, "
         "standardised with the training mean and std",
         "rows": len(table),
         "note": note,
     }
-    prov = folder / "provenance.json"
-    _atomic_write_text(prov, json.dumps(provenance, indent=2))
-    return {"csv": csv, "provenance": prov}
+    paths["provenance"] = folder / "provenance.json"
+    _atomic_write_text(paths["provenance"], json.dumps(provenance, indent=2))
+    return paths
+
+
+@dataclass
+class WineTables:
+    """The Wine experiment's written results, as ``load_results`` reads them back.
+
+    The same tables as ``WineResults`` (``table``, ``theorem2``, ``pruning``, ``seconds``),
+    without the trained models, plus the run's ``provenance``.
+    """
+
+    config: WineConfig
+    table: pd.DataFrame
+    theorem2: pd.DataFrame
+    pruning: pd.DataFrame
+    seconds: dict[str, float]
+    provenance: dict
+
+
+def load_results(folder: str | os.PathLike | None = None) -> WineTables:
+    """Read the results that ``write_results`` wrote (default: the committed ``results/wine``)."""
+    folder = results_dir() if folder is None else Path(folder)
+    missing = [name for name in RESULT_FILES if not (folder / name).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"no complete Wine results in {folder} (missing {', '.join(missing)}); make them with "
+            f"`{DEFAULT_COMMAND} --out {folder}` (about 10 minutes on 2 CPU cores)"
+        )
+    provenance = json.loads((folder / "provenance.json").read_text())
+    cfg = config_from_provenance(folder / "provenance.json")
+    table = pd.read_csv(folder / "sym_kl.csv")
+    validate_table(table, cfg)
+    return WineTables(
+        config=cfg,
+        table=table,
+        theorem2=pd.read_csv(folder / "theorem2.csv"),
+        pruning=pd.read_csv(folder / "pruning.csv"),
+        seconds=provenance.get("seconds", {}),
+        provenance=provenance,
+    )
 
 
 def config_from_provenance(path: str | os.PathLike) -> WineConfig:
