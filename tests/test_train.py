@@ -129,3 +129,18 @@ def test_callable_penalty_extension_point(wine):
     hist = vh.train(h, target, train_data, laplace_like, lam=10.0, epochs=3, batch_size=16, progress=False)
     assert hist.loss[-1] < hist.loss[0]
     assert hist.penalty[0] > 0
+
+
+def test_gradient_clipping_by_value():
+    train_data, _ = vh.data.wine()
+
+    def trained(clip):
+        target = vh.models.wine_logreg()
+        torch.manual_seed(0)
+        h = vh.ConstantHypernet(target)
+        vh.train(h, target, train_data, lam=10.0, epochs=3, batch_size=71, lr=0.05, clip_value=clip, progress=False)
+        return torch.cat([p.detach().flatten() for p in h.parameters()])
+
+    free = trained(None)
+    assert torch.equal(trained(1e9), free)  # a bound no gradient reaches changes nothing
+    assert not torch.allclose(trained(1e-4), free)  # a tight bound changes Adam's steps after the first

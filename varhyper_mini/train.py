@@ -241,7 +241,10 @@ def train_many(
             opt.zero_grad(set_to_none=True)
             parts[:, 0].sum().backward()  # models are independent: the sum's gradient is per model
             if clip_value is not None:
-                torch.nn.utils.clip_grad_value_(params.values(), clip_value)
+                # One in-place pass per tensor; clip_grad_value_ makes two (min, then max), same values.
+                for t in params.values():
+                    if t.grad is not None:
+                        t.grad.clamp_(-clip_value, clip_value)
             opt.step()
             sums += parts.detach() * len(yb[0])
             count += len(yb[0])
