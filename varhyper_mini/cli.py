@@ -118,9 +118,12 @@ def _wine(args: argparse.Namespace) -> int:
     out = args.out or wine.results_dir()
     command = "python -m varhyper_mini wine" + "".join(f" --{k} {v}" for k, v in overrides.items())
     command += f" --out {out}" if args.out else ""
+    from .study import _git_commit
+
+    commit = _git_commit()  # the code that runs, even if the checkout changes meanwhile
     results = wine.run_wine_experiment(cfg, progress=not args.quiet)
     note = "the paper's settings" if not overrides else f"settings changed from the paper's: {overrides}"
-    paths = wine.write_results(results, out, note=note, command=command)
+    paths = wine.write_results(results, out, note=note, command=command, git_commit=commit)
     print(f"{results.seconds['total']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -644,12 +644,17 @@ def _atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def write_results(
-    results: WineResults, folder: str | os.PathLike, note: str = "", command: str = DEFAULT_COMMAND
+    results: WineResults,
+    folder: str | os.PathLike,
+    note: str = "",
+    command: str = DEFAULT_COMMAND,
+    git_commit: str | None = None,
 ) -> dict[str, Path]:
     """Write ``sym_kl.csv``, ``theorem2.csv``, ``pruning.csv`` and ``provenance.json``, each atomically.
 
     The table is checked with ``validate_table`` first, so an incomplete table is never
     written. The provenance is written last: a folder with a provenance file is complete.
+    ``git_commit`` is the commit the run started from (default: the current one).
     Returns the paths written.
     """
     from . import __version__
@@ -668,7 +673,7 @@ def write_results(
         "package_version": __version__,
         "torch_version": torch.__version__,
         "python": platform.python_version(),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit or _git_commit(),
         "command": command,
         "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": {k: round(v, 2) for k, v in results.seconds.items()},
