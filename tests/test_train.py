@@ -144,3 +144,20 @@ def test_gradient_clipping_by_value():
     free = trained(None)
     assert torch.equal(trained(1e9), free)  # a bound no gradient reaches changes nothing
     assert not torch.allclose(trained(1e-4), free)  # a tight bound changes Adam's steps after the first
+
+
+def test_networks_with_convolutions_loop_over_lambda_samples_with_the_same_loss():
+    from torch import nn
+
+    from varhyper_mini.train import _Step
+
+    torch.manual_seed(0)
+    target = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    h = vh.PiecewiseLinearHypernet(target, n_pieces=2, lam_range=(0.01, 1.0))
+    step = _Step(h, target, "variational", n_train=100, prior_var=1.0)
+    assert step.loop_over_lams and not _Step(h, vh.models.mnist_mlp(), "variational", 100, 1.0).loop_over_lams
+    u, lam = torch.tensor([0.1, 0.5, 0.9]), torch.tensor([0.02, 0.1, 0.6])
+    eps, x, y = torch.randn(3, h.spec.total), torch.randn(8, 3, 6, 6), torch.randint(0, 3, (8,))
+    looped = step(u, lam, eps, x, y)
+    step.loop_over_lams = False  # the vmap path
+    assert torch.allclose(looped, step(u, lam, eps, x, y), rtol=1e-5, atol=1e-6)

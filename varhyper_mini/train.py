@@ -74,15 +74,23 @@ class _Step(nn.Module):
         self.hypernet = hypernet
         self.target = [target]  # a list, so the target's parameters are not registered here
         self.loss, self.n_train, self.prior_var = loss, n_train, prior_var
+        # Under vmap, convolutions with one weight set per lambda sample become grouped
+        # convolutions, which run slower on CPU than separate ones (benchmarks/results.json):
+        # networks with convolutions loop over the samples instead.
+        self.loop_over_lams = any(isinstance(m, nn.modules.conv._ConvNd) for m in target.modules())
 
     def forward(self, u: Tensor, lam: Tensor, eps: Tensor, x: Tensor, y: Tensor) -> Tensor:
         mean, log_sigma = self.hypernet.flat_params(u)  # (k, P)
         w = mean if log_sigma is None else torch.addcmul(mean, torch.exp(log_sigma), eps)
         weights = self.hypernet.spec.unflatten(w)
         target = self.target[0]
-        if u.shape[0] == 1:
-            logits = torch.func.functional_call(target, {n: t[0] for n, t in weights.items()}, (x,))
-            logits = logits.unsqueeze(0)
+        if u.shape[0] == 1 or self.loop_over_lams:
+            logits = torch.stack(
+                [
+                    torch.func.functional_call(target, {n: t[i] for n, t in weights.items()}, (x,))
+                    for i in range(u.shape[0])
+                ]
+            )
         else:
             logits = torch.func.vmap(lambda p: torch.func.functional_call(target, p, (x,)))(weights)
         nll = _nll_per_sample(logits, y)
