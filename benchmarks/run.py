@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 import varhyper_mini as vh
 from varhyper_mini import models
+from varhyper_mini.study import _git_commit  # the commit, marked +dirty when the package has changes
 
 HERE = Path(__file__).resolve().parent
 GROUPS = ("mlp", "lambda", "cnn", "layout", "models", "data", "study", "wall")
@@ -119,7 +120,7 @@ def bench_lambda_batching(data, batch: int, steps: int, repeats: int, k: int = 5
     ]
 
 
-def bench_models_batching(data, repeats: int, m: int = 25, epochs: int = 2) -> list[dict]:
+def bench_models_batching(repeats: int, m: int = 25, epochs: int = 2) -> list[dict]:
     """Wine: train_many over m direct models against a Python loop of train (batch size 1)."""
     train, _ = vh.data.wine()
     lams = [10.0 ** (2 + i % 5) for i in range(m)]
@@ -285,18 +286,6 @@ def main(argv=None) -> int:
             tmp.write_text(json.dumps(stored, indent=2))
             os.replace(tmp, args.out)
     return 0
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True)
-        # The results file is this harness's own output: writing one group must not mark the next dirty.
-        status = ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
-                  ":(top,exclude)benchmarks/results.json"]  # fmt: skip
-        dirty = subprocess.run(status, cwd=HERE, capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 if __name__ == "__main__":

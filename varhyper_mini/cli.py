@@ -111,6 +111,7 @@ def _wine(args: argparse.Namespace) -> int:
     import dataclasses
 
     from . import wine
+    from .study import _git_commit
 
     overrides = {k: getattr(args, k) for k in ("runs", "epochs") if getattr(args, k) is not None}
     cfg = dataclasses.replace(wine.WineConfig(), **overrides)
@@ -118,8 +119,6 @@ def _wine(args: argparse.Namespace) -> int:
     out = args.out or wine.results_dir()
     command = "python -m varhyper_mini wine" + "".join(f" --{k} {v}" for k, v in overrides.items())
     command += f" --out {out}" if args.out else ""
-    from .study import _git_commit
-
     commit = _git_commit()  # the code that runs, even if the checkout changes meanwhile
     results = wine.run_wine_experiment(cfg, progress=not args.quiet)
     note = "the paper's settings" if not overrides else f"settings changed from the paper's: {overrides}"

@@ -260,7 +260,12 @@ def functional_forward(module: nn.Module, params: GaussianParams | dict[str, Ten
     if not isinstance(tensors, dict):
         raise ValueError(f"params must be a dict or GaussianParams, got {type(params).__name__}")
     ParamSpec.from_module(module).check_names(tensors.keys())
-    return torch.func.functional_call(module, tensors, (channels_last(x),))
+    return call_with(module, tensors, x)
+
+
+def call_with(module: nn.Module, weights: dict[str, Tensor], x: Tensor) -> Tensor:
+    """``module(x)`` with external ``weights`` (names already checked); images go in channels-last."""
+    return torch.func.functional_call(module, weights, (channels_last(x),))
 
 
 def channels_last(x: Tensor) -> Tensor:

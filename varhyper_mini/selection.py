@@ -949,7 +949,7 @@ def run_cost_study(
     ``provenance.json``. Returns the paths.
     """
     from . import __version__
-    from .study import _git_commit, _hardware, _results_root
+    from .study import _atomic_write, _git_commit, _hardware, _results_root
 
     cfg = config or CostConfig()
     cfg.validate()
@@ -1080,9 +1080,7 @@ def run_cost_study(
     }
     paths = {}
     for name, text in texts.items():
-        tmp = out / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, out / name)  # atomic: readers see the old file or the new one, never a part
+        _atomic_write(out / name, text)  # readers see the old file or the new one, never a part
         paths[name] = out / name
     return paths
 

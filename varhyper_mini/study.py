@@ -437,9 +437,7 @@ def merge(out: str | os.PathLike) -> pd.DataFrame:
             "group": rec["group_size"],
         }
     df = pd.DataFrame(rows, columns=CSV_COLUMNS).sort_values(["implementation", "lam", "run", "fraction"])
-    tmp = out / ".pruning.csv.tmp"
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, out / "pruning.csv")
+    _atomic_write(out / "pruning.csv", df.to_csv(index=False))
     from . import __version__
 
     runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else []

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from . import losses
 from .data import TensorData, batches
 from .gaussian import GaussianParams, ParamSpec, check_prior_var
-from .hypernets import Hypernet, channels_last, check_lam
+from .hypernets import Hypernet, call_with, channels_last, check_lam
 
 __all__ = ["LogUniform", "History", "train", "train_many", "accuracy", "evaluate", "predict"]
 
@@ -335,10 +335,10 @@ def predict(
             prob = 0
             for _ in range(mc_samples):
                 w = params.sample(generator)
-                prob = prob + torch.softmax(torch.func.functional_call(target, w, (x,)), -1)
+                prob = prob + torch.softmax(call_with(target, w, x), -1)
             out.append(prob / mc_samples)
         else:
-            out.append(torch.softmax(torch.func.functional_call(target, weights, (x,)), -1))
+            out.append(torch.softmax(call_with(target, weights, x), -1))
     return torch.cat(out)
 
 
@@ -368,6 +368,6 @@ def accuracy(
     correct = 0
     with torch.no_grad():
         for idx in batches(len(data), batch_size, shuffle=False):
-            logits = torch.func.functional_call(target, weights, (data.x[idx].to(dev),))
+            logits = call_with(target, weights, data.x[idx].to(dev))
             correct += int((logits.argmax(1) == data.y[idx].to(dev)).sum())
     return correct / len(data)

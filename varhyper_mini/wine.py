@@ -46,7 +46,7 @@ from .data import TensorData
 from .gaussian import GaussianParams
 from .hypernets import ConstantHypernet, Hypernet, LinearHypernet, PiecewiseLinearHypernet
 from .prune import FRACTIONS, pruning_curve, relevance
-from .study import _git_commit
+from .study import _atomic_write, _git_commit, _hardware, _results_root
 from .theory import sym_kl
 from .train import LogUniform, accuracy, train, train_many
 
@@ -622,25 +622,11 @@ def pruning_distance(pruning: pd.DataFrame) -> pd.DataFrame:
 
 def results_dir() -> Path:
     """Where the committed Wine results live: ``results/wine`` of the checkout."""
-    from .study import _results_root
-
     return _results_root() / "wine"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 DEFAULT_COMMAND = "python -m varhyper_mini wine"
 RESULT_FILES = ("sym_kl.csv", "theorem2.csv", "pruning.csv", "provenance.json")
-
-
-def _atomic_write_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def write_results(
@@ -658,16 +644,15 @@ def write_results(
     Returns the paths written.
     """
     from . import __version__
-    from .study import _hardware
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     validate_table(results.table, results.config)
     table = results.table.sort_values(["model", "n_pieces", "stage", "lam", "run"])
     paths = {"csv": folder / "sym_kl.csv", "theorem2": folder / "theorem2.csv", "pruning": folder / "pruning.csv"}
-    _atomic_write_csv(table, paths["csv"])
-    _atomic_write_csv(results.theorem2, paths["theorem2"])
-    _atomic_write_csv(results.pruning, paths["pruning"])
+    _atomic_write(paths["csv"], table.to_csv(index=False))
+    _atomic_write(paths["theorem2"], results.theorem2.to_csv(index=False))
+    _atomic_write(paths["pruning"], results.pruning.to_csv(index=False))
     provenance = {
         "package": "varhyper_mini",
         "package_version": __version__,
@@ -686,7 +671,7 @@ def write_results(
         "note": note,
     }
     paths["provenance"] = folder / "provenance.json"
-    _atomic_write_text(paths["provenance"], json.dumps(provenance, indent=2))
+    _atomic_write(paths["provenance"], json.dumps(provenance, indent=2))
     return paths
 
 
