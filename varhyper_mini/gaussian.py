@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-__all__ = ["GaussianParams", "ParamSpec", "kl_to_prior", "check_prior_var"]
+__all__ = ["GaussianParams", "ParamSpec", "kl_to_prior", "kl_to_prior_flat", "check_prior_var"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,12 @@ class ParamSpec:
 
 
 def check_prior_var(prior_var: float | Tensor) -> None:
-    """Reject a prior variance that is not positive and finite."""
+    """Reject a prior variance that is not positive and finite (raises ``ValueError``)."""
+    if isinstance(prior_var, (int, float)) and not isinstance(prior_var, bool):
+        # Plain numbers are checked without building a tensor: this runs every training step.
+        if not (math.isfinite(prior_var) and prior_var > 0):
+            raise ValueError(f"prior_var must be positive and finite, got {prior_var!r}")
+        return
     t = prior_var if isinstance(prior_var, Tensor) else torch.as_tensor(prior_var, dtype=torch.float64)
     if not bool(torch.all(torch.isfinite(t) & (t > 0))):
         raise ValueError(f"prior_var must be positive and finite, got {prior_var!r}")
@@ -91,6 +96,26 @@ def kl_to_prior(mean: Tensor, log_sigma: Tensor, prior_var: float | Tensor = 1.0
     prior_var = torch.as_tensor(prior_var, dtype=mean.dtype, device=mean.device)
     var = torch.exp(2.0 * log_sigma)
     return 0.5 * torch.log(prior_var) - log_sigma + (var + mean * mean) / (2.0 * prior_var) - 0.5
+
+
+def kl_to_prior_flat(
+    mean: Tensor, log_sigma: Tensor, prior_var: float | Tensor = 1.0, sigma: Tensor | None = None
+) -> Tensor:
+    """KL(N(mean, sigma^2) || N(0, prior_var)) summed over the last dimension.
+
+    ``mean`` and ``log_sigma`` have shape ``(..., P)``; ``prior_var`` is a Python float or a
+    tensor of shape ``(...)`` (one prior per leading entry); ``sigma = exp(log_sigma)`` may be
+    passed when it is already computed. Returns shape ``(...)``. No value checks (it runs
+    under ``torch.func.vmap`` in training). Same closed form as ``kl_to_prior``, summed first:
+    0.5 * P * (log prior_var - 1) - sum(log_sigma) + sum(sigma^2 + mean^2) / (2 * prior_var).
+    """
+    n = mean.shape[-1]
+    sigma = torch.exp(log_sigma) if sigma is None else sigma
+    sq = (sigma * sigma + mean * mean).sum(-1)
+    if not isinstance(prior_var, Tensor):  # a Python float: exact in double precision
+        return (0.5 * n * (math.log(prior_var) - 1.0)) - log_sigma.sum(-1) + sq / (2.0 * prior_var)
+    pv = prior_var.to(mean.dtype)
+    return 0.5 * n * (torch.log(pv) - 1.0) - log_sigma.sum(-1) + sq / (2.0 * pv)
 
 
 @dataclass
@@ -108,7 +133,10 @@ class GaussianParams:
     mean: dict[str, Tensor]
     log_sigma: dict[str, Tensor] | None = None
     batch_shape: tuple[int, ...] = ()
+    # Optional (mean, log_sigma) as flat (*batch_shape, P) tensors whose views fill the dicts.
+    # Whole-model work (noise, KL, norms) then runs as a few passes over one tensor.
     _flat: tuple[Tensor, Tensor | None] | None = field(default=None, repr=False, compare=False)
+    _views: tuple[Tensor, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.mean, dict) or not self.mean:
@@ -121,6 +149,46 @@ class GaussianParams:
                     raise ValueError(
                         f"log_sigma[{name!r}] has shape {tuple(self.log_sigma[name].shape)}, mean has {tuple(m.shape)}"
                     )
+        if self._flat is not None:
+            # The dict entries the flat tensors stand for: if one is replaced later (as pruning
+            # does), the flat copy is stale and the per-tensor code path is used instead.
+            self._views = self._entries()
+
+    @classmethod
+    def from_flat(cls, spec: ParamSpec, mean: Tensor, log_sigma: Tensor | None = None) -> GaussianParams:
+        """Parameters from flat vectors of shape ``(*batch, spec.total)`` (views, no copy).
+
+        Raises ``ValueError`` when the last dimension is not ``spec.total`` or the shapes differ.
+        """
+        if log_sigma is not None and log_sigma.shape != mean.shape:
+            raise ValueError(f"log_sigma has shape {tuple(log_sigma.shape)}, mean has {tuple(mean.shape)}")
+        ls = None if log_sigma is None else spec.unflatten(log_sigma)
+        return cls(spec.unflatten(mean), ls, tuple(mean.shape[:-1]), _flat=(mean, log_sigma))
+
+    def _entries(self) -> tuple[Tensor, ...]:
+        return (*self.mean.values(), *(() if self.log_sigma is None else self.log_sigma.values()))
+
+    def _flat_or_none(self) -> tuple[Tensor, Tensor | None] | None:
+        """The flat (mean, log_sigma) when they still back the dicts, else None."""
+        if self._flat is None:
+            return None
+        now = self._entries()
+        if len(now) != len(self._views) or any(a is not b for a, b in zip(now, self._views)):
+            return None
+        return self._flat
+
+    def _spec(self) -> ParamSpec:
+        nb = len(self.batch_shape)
+        return ParamSpec(tuple(self.mean), tuple(m.shape[nb:] for m in self.mean.values()))
+
+    def _rebuild(self, fn) -> GaussianParams:
+        """``fn`` applied to every tensor, keeping the flat layout when there is one."""
+        flat = self._flat_or_none()
+        if flat is not None:
+            mean, ls = flat
+            return GaussianParams.from_flat(self._spec(), fn(mean), None if ls is None else fn(ls))
+        ls = None if self.log_sigma is None else {k: fn(v) for k, v in self.log_sigma.items()}
+        return GaussianParams({k: fn(v) for k, v in self.mean.items()}, ls, self.batch_shape)
 
     @property
     def variational(self) -> bool:
@@ -149,6 +217,11 @@ class GaussianParams:
         """A reparametrised, differentiable draw w = mean + sigma * eps, eps ~ N(0, I)."""
         if self.log_sigma is None:
             return dict(self.mean)
+        flat = self._flat_or_none()
+        if flat is not None:  # one draw for the whole model
+            mean, ls = flat
+            eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+            return self._spec().unflatten(torch.addcmul(mean, torch.exp(ls), eps))
         out = {}
         for k, m in self.mean.items():
             eps = torch.randn(m.shape, generator=generator, dtype=m.dtype, device=m.device)
@@ -166,17 +239,14 @@ class GaussianParams:
 
     def _kl(self, prior_var: float | Tensor) -> Tensor:
         # No value checks here: this runs inside torch.func.vmap during training.
-        # float64 for a Python float, so float64 parameters see the prior variance unrounded.
-        pv = prior_var if isinstance(prior_var, Tensor) else torch.as_tensor(prior_var, dtype=torch.float64)
         nb = len(self.batch_shape)
-        if self._flat is not None:
+        flat = self._flat_or_none()
+        if flat is not None:
             # Sum first, then combine with the prior: the prior variance is one number per
             # batch entry, so the per-weight work is a few reductions over (..., P).
-            mean, log_sigma = self._flat
-            pv = pv.to(mean.dtype)
-            n = mean.shape[-1]
-            sq = (torch.exp(2.0 * log_sigma) + mean * mean).sum(-1)
-            return 0.5 * n * (torch.log(pv) - 1.0) - log_sigma.sum(-1) + sq / (2.0 * pv)
+            return kl_to_prior_flat(flat[0], flat[1], prior_var)
+        # float64 for a Python float, so float64 parameters see the prior variance unrounded.
+        pv = prior_var if isinstance(prior_var, Tensor) else torch.as_tensor(prior_var, dtype=torch.float64)
         total = 0.0
         for k, m in self.mean.items():
             p = pv.to(m.dtype)
@@ -186,32 +256,37 @@ class GaussianParams:
 
     def sq_norm(self) -> Tensor:
         """Sum of squared means, ||w||^2 (the base loss penalty), keeping ``batch_shape``."""
-        if self._flat is not None:
-            return (self._flat[0] ** 2).sum(-1)
+        flat = self._flat_or_none()
+        if flat is not None:
+            return (flat[0] * flat[0]).sum(-1)
         total = 0.0
         for m in self.mean.values():
             total = total + (m * m).reshape(*self.batch_shape, -1).sum(-1)
         return total
 
     def detach(self) -> GaussianParams:
-        """A copy cut from the autograd graph."""
-        ls = None if self.log_sigma is None else {k: v.detach() for k, v in self.log_sigma.items()}
-        return GaussianParams({k: v.detach() for k, v in self.mean.items()}, ls, self.batch_shape)
+        """A copy cut from the autograd graph (the tensors are shared, not copied)."""
+        return self._rebuild(Tensor.detach)
 
     def clone(self) -> GaussianParams:
         """A deep copy of the tensors."""
-        ls = None if self.log_sigma is None else {k: v.clone() for k, v in self.log_sigma.items()}
-        return GaussianParams({k: v.clone() for k, v in self.mean.items()}, ls, self.batch_shape)
+        return self._rebuild(Tensor.clone)
 
     def to(self, device: torch.device | str) -> GaussianParams:
         """The same parameters on ``device``."""
-        ls = None if self.log_sigma is None else {k: v.to(device) for k, v in self.log_sigma.items()}
-        return GaussianParams({k: v.to(device) for k, v in self.mean.items()}, ls, self.batch_shape)
+        return self._rebuild(lambda t: t.to(device))
 
     def __getitem__(self, i: int) -> GaussianParams:
-        """Entry ``i`` of the first batch dimension, e.g. the model at one lambda sample."""
+        """Entry ``i`` of the first batch dimension, e.g. the model at one lambda sample.
+
+        Raises ``IndexError`` when there is no batch dimension.
+        """
         if not self.batch_shape:
             raise IndexError("these GaussianParams have no batch dimension")
+        flat = self._flat_or_none()
+        if flat is not None:
+            mean, ls = flat
+            return GaussianParams.from_flat(self._spec(), mean[i], None if ls is None else ls[i])
         ls = None if self.log_sigma is None else {k: v[i] for k, v in self.log_sigma.items()}
         return GaussianParams({k: v[i] for k, v in self.mean.items()}, ls, self.batch_shape[1:])
 

@@ -33,7 +33,11 @@ def check_lam(lam: float | Tensor) -> Tensor:
 
     Lambda must be one positive, finite number: a Python float/int or a 0-d tensor.
     """
-    if isinstance(lam, bool) or not isinstance(lam, (int, float, Tensor)):
+    if isinstance(lam, (int, float)) and not isinstance(lam, bool):
+        if not (math.isfinite(lam) and lam > 0.0):
+            raise ValueError(f"lambda must be positive and finite, got {float(lam)!r}")
+        return torch.tensor(float(lam), dtype=torch.float64)
+    if isinstance(lam, bool) or not isinstance(lam, Tensor):
         raise ValueError(f"lambda must be a positive finite number, got {lam!r} ({type(lam).__name__})")
     if isinstance(lam, Tensor):
         if lam.ndim != 0:
@@ -90,6 +94,10 @@ class Hypernet(nn.Module):
     # -- the public interface ---------------------------------------------------------
     def encode(self, lam: float | Tensor) -> Tensor:
         """u = (ln lambda - ln lo) / (ln hi - ln lo), a 0-d tensor (0 at lo, 1 at hi)."""
+        if isinstance(lam, (int, float)) and not isinstance(lam, bool):
+            check_lam(lam)  # raises for a bad value; the arithmetic stays in double precision
+            u = (math.log(lam) - self._log_lo) / self._log_span
+            return torch.tensor(u, dtype=torch.get_default_dtype())
         t = check_lam(lam)
         return ((torch.log(t) - self._log_lo) / self._log_span).to(torch.get_default_dtype())
 
@@ -100,10 +108,15 @@ class Hypernet(nn.Module):
             raise ValueError(f"lams must be a 1-d tensor of positive finite values, got {lams!r}")
         return (torch.log(lams) - self._log_lo) / self._log_span
 
+    def encode_unchecked(self, lams: Tensor) -> Tensor:
+        """``encode_batch`` without the value checks, for lambdas drawn from a valid prior (any shape)."""
+        return (torch.log(lams) - self._log_lo) / self._log_span
+
     def forward(self, lam: float | Tensor) -> GaussianParams:
         """G(lambda): the target's parameters at one lambda."""
         u = self.encode(lam)
-        return self._to_params(*self.flat_params(u.reshape(1).to(self._device())))[0]
+        mean, log_sigma = self.flat_params(u.reshape(1).to(self._device()))
+        return GaussianParams.from_flat(self.spec, mean[0], None if log_sigma is None else log_sigma[0])
 
     def params_batch(self, lams: Tensor) -> GaussianParams:
         """G at several lambdas at once: ``GaussianParams`` with ``batch_shape == (k,)``."""
@@ -124,13 +137,7 @@ class Hypernet(nn.Module):
         return p.device if p is not None else torch.device("cpu")
 
     def _to_params(self, mean: Tensor, log_sigma: Tensor | None) -> GaussianParams:
-        gp = GaussianParams(
-            self.spec.unflatten(mean),
-            None if log_sigma is None else self.spec.unflatten(log_sigma),
-            batch_shape=tuple(mean.shape[:-1]),
-            _flat=(mean, log_sigma),
-        )
-        return gp
+        return GaussianParams.from_flat(self.spec, mean, log_sigma)
 
     def extra_repr(self) -> str:
         return (

@@ -14,21 +14,27 @@ result is then averaged over the batch, so each function returns a scalar.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from .gaussian import GaussianParams, check_prior_var
+from .gaussian import GaussianParams, check_prior_var, kl_to_prior_flat
 
-__all__ = ["variational", "covariance", "base", "penalty", "penalty_unchecked", "check_loss_name", "LOSSES"]
+__all__ = ["variational", "covariance", "base", "penalty", "penalty_unchecked", "penalty_flat", "check_loss_name", "LOSSES"]
 
 LOSSES = ("variational", "covariance", "base")
 
 
-def _check(n_train: int, lam: float | Tensor) -> Tensor:
+def _check(n_train: int, lam: float | Tensor) -> Tensor | float:
     if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1:
         raise ValueError(f"n_train must be a positive integer (the training-set size), got {n_train!r}")
-    # A Python float becomes float64, so that float64 parameters see lambda unrounded;
-    # penalty_unchecked casts it to the parameters' dtype.
+    if isinstance(lam, (int, float)) and not isinstance(lam, bool):
+        # A plain number stays a Python float (double precision): float64 parameters see it
+        # unrounded, and no tensor is built on this per-step path.
+        if not (math.isfinite(lam) and lam > 0):
+            raise ValueError(f"lambda must be positive and finite, got {lam!r}")
+        return float(lam)
     lam_t = lam if isinstance(lam, Tensor) else torch.as_tensor(lam, dtype=torch.float64)
     if not bool(torch.all(torch.isfinite(lam_t) & (lam_t > 0))):
         raise ValueError(f"lambda must be positive and finite, got {lam!r}")
@@ -54,9 +60,34 @@ def check_loss_name(name: str) -> None:
         raise ValueError(f"unknown loss {name!r}; choose one of {LOSSES}")
 
 
-def penalty_unchecked(name: str, params: GaussianParams, lam: Tensor, n_train: int, prior_var: float = 1.0) -> Tensor:
+def penalty_flat(
+    name: str,
+    mean: Tensor,
+    log_sigma: Tensor | None,
+    lam: Tensor | float,
+    n_train: int,
+    prior_var: float = 1.0,
+    sigma: Tensor | None = None,
+) -> Tensor:
+    """The complexity term of loss ``name`` from flat ``(..., P)`` means and log sigmas.
+
+    The training step's form of ``penalty_unchecked``: no ``GaussianParams`` is built, and a
+    ``sigma = exp(log_sigma)`` already computed for the weight draw is reused. Returns shape
+    ``(...)``; ``lam`` broadcasts against it. No value checks.
+    """
+    if name == "variational":
+        return lam * kl_to_prior_flat(mean, log_sigma, prior_var, sigma) / n_train
+    if name == "covariance":
+        return kl_to_prior_flat(mean, log_sigma, prior_var / lam, sigma) / n_train
+    return lam * (mean * mean).sum(-1) / n_train
+
+
+def penalty_unchecked(
+    name: str, params: GaussianParams, lam: Tensor | float, n_train: int, prior_var: float = 1.0
+) -> Tensor:
     """``penalty`` without value checks, for use inside ``torch.func.vmap`` (training)."""
-    lam = lam.to(next(iter(params.mean.values())).dtype)
+    if isinstance(lam, Tensor):
+        lam = lam.to(next(iter(params.mean.values())).dtype)
     if name == "variational":
         return lam * params._kl(prior_var) / n_train
     if name == "covariance":

@@ -74,36 +74,35 @@ class _Step(nn.Module):
         self.hypernet = hypernet
         self.target = [target]  # a list, so the target's parameters are not registered here
         self.loss, self.n_train, self.prior_var = loss, n_train, prior_var
+        self.spec = hypernet.spec
         # Under vmap, convolutions with one weight set per lambda sample become grouped
         # convolutions, which run slower on CPU than separate ones (benchmarks/results.json):
         # networks with convolutions loop over the samples instead.
         self.loop_over_lams = any(isinstance(m, nn.modules.conv._ConvNd) for m in target.modules())
 
-    def forward(self, u: Tensor, lam: Tensor, eps: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    def forward(self, u: Tensor, lam: Tensor, eps: Tensor | None, x: Tensor, y: Tensor) -> Tensor:
         mean, log_sigma = self.hypernet.flat_params(u)  # (k, P)
-        w = mean if log_sigma is None else torch.addcmul(mean, torch.exp(log_sigma), eps)
-        weights = self.hypernet.spec.unflatten(w)
-        target = self.target[0]
-        if u.shape[0] == 1 or self.loop_over_lams:
-            logits = torch.stack(
-                [
-                    torch.func.functional_call(target, {n: t[i] for n, t in weights.items()}, (x,))
-                    for i in range(u.shape[0])
-                ]
-            )
+        sigma = None if log_sigma is None else torch.exp(log_sigma)
+        w = mean if sigma is None else torch.addcmul(mean, sigma, eps)
+        target, k = self.target[0], u.shape[0]
+        if k == 1:  # one weight set: plain views, no per-sample indexing in the graph
+            logits = torch.func.functional_call(target, self.spec.unflatten(w.reshape(-1)), (x,))
+            nll = F.cross_entropy(logits, y).reshape(1)
         else:
-            logits = torch.func.vmap(lambda p: torch.func.functional_call(target, p, (x,)))(weights)
-        nll = _nll_per_sample(logits, y)
-        params = GaussianParams(
-            self.hypernet.spec.unflatten(mean),
-            None if log_sigma is None else self.hypernet.spec.unflatten(log_sigma),
-            batch_shape=(u.shape[0],),
-            _flat=(mean, log_sigma),
-        )
+            weights = self.spec.unflatten(w)
+            if self.loop_over_lams:
+                calls = [
+                    torch.func.functional_call(target, {n: t[i] for n, t in weights.items()}, (x,)) for i in range(k)
+                ]
+                logits = torch.stack(calls)
+            else:
+                logits = torch.func.vmap(lambda p: torch.func.functional_call(target, p, (x,)))(weights)
+            nll = _nll_per_sample(logits, y)
         if callable(self.loss):  # a user-defined penalty (e.g. a course assignment's new prior)
+            params = GaussianParams.from_flat(self.spec, mean, log_sigma)
             pen = self.loss(params, lam, self.n_train, self.prior_var)
         else:
-            pen = losses.penalty_unchecked(self.loss, params, lam, self.n_train, self.prior_var)
+            pen = losses.penalty_flat(self.loss, mean, log_sigma, lam, self.n_train, self.prior_var, sigma)
         return torch.stack([(nll + pen).mean(), nll.mean(), pen.mean()])
 
 
@@ -215,7 +214,11 @@ def train_many(
         params = {f"hypernet.{n}": t for n, t in params.items()}
         buffers = {f"hypernet.{n}": t for n, t in buffers.items()}
     opt = _adam(list(params.values()), lr)
-    fixed = None if lams is None else torch.tensor(lams, device=device).view(m, 1)
+    grads_of = list(params.values())
+    dtype = next(iter(params.values())).dtype
+    if lams is not None:  # fixed lambdas: encoded once, not every step
+        fixed_lam = torch.tensor(lams, device=device).view(m, 1)
+        fixed_u = hypernets[0].encode_batch(fixed_lam.flatten()).view(m, 1).to(dtype)
 
     def per_model(pm, bm, u, lam, eps, x, y):
         return torch.func.functional_call(step, (pm, bm), (u, lam, eps, x, y))
@@ -229,33 +232,45 @@ def train_many(
         count = 0
         orders = [list(batches(len(data), batch_size, g)) for g in gens]
         for bi in range(len(orders[0])):
-            idx = torch.stack([o[bi] for o in orders])  # (M, B)
-            xb, yb = data.x[idx], data.y[idx]
-            if data.augment is not None:
-                xb = torch.stack([data.augment(xb[i], gens[i]) for i in range(m)])
-            if fixed is not None:
-                lam = fixed
-            else:
-                lam = torch.stack([lam_prior.sample(k, g).to(device) for g in gens])
-            u = hypernets[0].encode_batch(lam.flatten()).view(m, k)
-            if variational:
-                eps = torch.stack([torch.randn(k, p, generator=g, device=device) for g in gens])
-            else:
-                eps = torch.zeros(m, 1, 1, device=device)
+            # Per step only what must change: a batch, lambdas, noise. Each model draws from
+            # its own generator, so a model's stream does not depend on the others.
             if m == 1:
-                parts = step(u[0], lam[0], eps[0], channels_last(xb[0]), yb[0]).unsqueeze(0)
+                idx = orders[0][bi]
+                xb, yb = data.x[idx], data.y[idx]
+                if data.augment is not None:
+                    xb = data.augment(xb, gens[0])
+            else:
+                idx = torch.stack([o[bi] for o in orders])  # (M, B)
+                xb, yb = data.x[idx], data.y[idx]
+                if data.augment is not None:
+                    xb = torch.stack([data.augment(xb[i], gens[i]) for i in range(m)])
+            if lams is not None:
+                lam, u = fixed_lam, fixed_u
+            else:
+                lam = torch.stack([lam_prior.sample(k, g) for g in gens]).to(device)
+                u = hypernets[0].encode_unchecked(lam).to(dtype)
+            if variational:
+                if m == 1:
+                    eps = torch.randn(k, p, generator=gens[0], device=device, dtype=dtype)
+                else:
+                    eps = torch.stack([torch.randn(k, p, generator=g, device=device, dtype=dtype) for g in gens])
+            else:
+                eps = None if m == 1 else torch.zeros(m, 1, 1, device=device, dtype=dtype)
+            if m == 1:
+                parts = step(u[0], lam[0], eps, channels_last(xb), yb).unsqueeze(0)
             else:
                 parts = vstep(params, buffers, u, lam, eps, xb, yb)
             opt.zero_grad(set_to_none=True)
             parts[:, 0].sum().backward()  # models are independent: the sum's gradient is per model
             if clip_value is not None:
                 # One in-place pass per tensor; clip_grad_value_ makes two (min, then max), same values.
-                for t in params.values():
+                for t in grads_of:
                     if t.grad is not None:
                         t.grad.clamp_(-clip_value, clip_value)
             opt.step()
-            sums += parts.detach() * len(yb[0])
-            count += len(yb[0])
+            n_batch = yb.shape[-1]
+            sums.add_(parts.detach(), alpha=n_batch)
+            count += n_batch
         means = (sums / count).cpu()
         dt = time.perf_counter() - t0
         for i, h in enumerate(histories):
