@@ -60,3 +60,14 @@ def test_split_and_bad_subset():
     assert len(fit) == 122 and len(hold) == 20
     with pytest.raises(ValueError):
         train.subset(0)
+
+
+def test_mnist_input_range(data_root):
+    a = vh.data.mnist(data_root, train=False, subset=500)
+    b = vh.data.mnist(data_root, train=False, subset=500, input_range=(0, 1))
+    assert float(a.x.min()) == -1.0 and float(a.x.max()) == 1.0  # the authors' Normalize(0.5, 0.5)
+    assert float(b.x.min()) == 0.0 and float(b.x.max()) == 1.0  # plain ToTensor()
+    assert torch.allclose((a.x + 1) / 2, b.x, atol=1e-6) and torch.equal(a.y, b.y)
+    for bad in [(1, 0), (0, float("inf")), "01", (0,)]:
+        with pytest.raises(ValueError, match="input_range"):
+            vh.data.mnist(data_root, train=False, input_range=bad)

@@ -3,6 +3,7 @@ import torch
 
 import varhyper_mini as vh
 from varhyper_mini import models
+from varhyper_mini.prune import apply_masks, correct_biases, layer_input_means, pruning_masks
 
 
 def _params():
@@ -70,3 +71,59 @@ def test_pruning_curve_is_tidy():
     assert list(curve.columns) == ["lam", "fraction", "accuracy"]
     assert len(curve) == 4
     assert curve.accuracy.between(0, 1).all()
+
+
+def test_deleted_weights_have_sigma_zero_and_repruning_is_stable():
+    p = _params()
+    out = vh.prune(p, 0.5, "var")
+    deleted = out.mean["fc1.weight"] == 0
+    assert torch.all(torch.exp(out.log_sigma["fc1.weight"][deleted]) == 0)
+    assert torch.all(out.log_sigma["fc1.weight"][~deleted] == p.log_sigma["fc1.weight"][~deleted])
+    # Re-pruning a pruned model ranks its deleted weights lowest (0/0 would be NaN) and keeps them deleted.
+    scores = vh.relevance(out, "var")["fc1.weight"]
+    assert not torch.isnan(scores).any() and torch.all(scores[deleted] == 0)
+    again = vh.prune(out, 0.7, "var")
+    assert torch.all(again.mean["fc1.weight"][deleted] == 0)
+
+
+def test_biases_can_be_pruned_too():
+    p = _params()
+    out = vh.prune(p, 0.5, "simple", "layer", biases=True)
+    assert int((out.mean["fc1.bias"] == 0).sum()) == 25
+    glob = vh.prune(p, 0.5, "simple", "global", biases=True)
+    n_all = sum(t.numel() for t in p.mean.values())
+    assert sum(int((t == 0).sum()) for t in glob.mean.values()) == round(0.5 * n_all)
+
+
+def test_bias_correction_preserves_the_output_at_the_mean_input():
+    # A linear layer is affine: moving the deleted weights' contribution at the mean input into
+    # the bias leaves the output at that input unchanged, for any set of deleted weights.
+    torch.manual_seed(0)
+    target = torch.nn.Sequential(torch.nn.Linear(6, 3))
+    x = torch.randn(200, 6) + torch.tensor([-1.0, 0.0, 2.0, 0.5, -3.0, 1.0])
+    data = vh.TensorData(x, torch.zeros(200, dtype=torch.long))
+    p = vh.GaussianParams.from_module(target, log_sigma=-3.0)
+    means = layer_input_means(target, p, data)
+    assert torch.allclose(means["0.weight"], x.mean(0), atol=1e-6)
+    masks = pruning_masks(p, 0.5, "var")
+    pruned = apply_masks(p, masks)
+    fixed = correct_biases(p, pruned, masks, means)
+    xbar = x.mean(0, keepdim=True)
+    full = vh.functional_forward(target, p, xbar)
+    assert not torch.allclose(vh.functional_forward(target, pruned, xbar), full, atol=1e-3)
+    assert torch.allclose(vh.functional_forward(target, fixed, xbar), full, atol=1e-5)
+    assert torch.equal(fixed.mean["0.weight"], pruned.mean["0.weight"])  # only biases move
+
+
+def test_layer_input_means_of_a_convolution_are_per_channel():
+    conv = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(4 * 25, 2))
+    x = torch.randn(10, 2, 5, 5)
+    x[:, 1] += 3.0
+    p = vh.GaussianParams.from_module(conv)
+    means = layer_input_means(conv, p, vh.TensorData(x, torch.zeros(10, dtype=torch.long)))
+    assert means["0.weight"].shape == (2,) and means["2.weight"].shape == (100,)
+    assert torch.allclose(means["0.weight"], x.mean((0, 2, 3)), atol=1e-5)
+    masks = pruning_masks(p, 0.5, "simple", "global")
+    fixed = correct_biases(p, apply_masks(p, masks), masks, means)
+    removed = (p.mean["0.weight"] * masks["0.weight"]).flatten(2).sum(-1) @ means["0.weight"]
+    assert torch.allclose(fixed.mean["0.bias"] - p.mean["0.bias"], removed, atol=1e-5)

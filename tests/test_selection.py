@@ -309,7 +309,7 @@ def test_compression_table_counts_each_level(wine_hyper):
 
 def test_deleted_weights_are_not_resampled():
     h = vh.ConstantHypernet(models.mnist_mlp())
-    p = selection.delete(h(1.0), 0.5)
+    p = vh.prune(h(1.0), 0.5)
     w = p.sample(torch.Generator().manual_seed(0))
     zero = p.mean["fc1.weight"] == 0
     assert int(zero.sum()) == round(0.5 * 784 * 50)

@@ -35,7 +35,16 @@ def test_run_resume_and_sharded_merge_agree(tmp_path, data_root):
     assert summary["ran"] == 6
     df = pd.read_csv(full / "pruning.csv")
     assert list(df.columns) == study.CSV_COLUMNS
-    assert len(df) == (4 + 2 * 2) * 2  # rows: (direct jobs + hypernet jobs x lams) x fractions
+    # rows: jobs x lambdas x fractions x rules; the variational loss has 2 scopes x 2 criteria
+    # x 2 corrections + biases pruned + Monte Carlo = 10 rules, the base loss 2 x 1 x 2 + 1 = 5
+    assert len(df) == 4 * 2 * 10 + 2 * 2 * 2 * 5
+    assert set(df.correction) == {"none", "bias"} and set(df.scope) == {"layer", "global"}
+    assert set(df[df.loss == "base"].criterion) == {"simple"}
+    paper = study.select_rule(df)
+    assert len(paper) == (4 + 2 * 2) * 2  # the paper's rule: one row per (job, lambda, fraction)
+    sigma = pd.read_csv(full / "sigma.csv")
+    assert list(sigma.columns) == study.SIGMA_COLUMNS
+    assert set(sigma.layer) == {"fc1.weight", "fc2.weight"} and (sigma.implementation == "variational-direct").all()
     assert study.run_study(cfg, full, data_root, progress=False)["ran"] == 0  # resumes: nothing left
     sharded = tmp_path / "sharded"
     for i in (1, 2):
@@ -47,6 +56,32 @@ def test_run_resume_and_sharded_merge_agree(tmp_path, data_root):
     )  # fmt: skip
     prov = json.loads((sharded / "provenance.json").read_text())
     assert prov["jobs_missing"] == [] and len(prov["runs"]) == 2
+
+
+@pytest.mark.parametrize("input_range", [(-1.0, 1.0), (0.0, 1.0)])
+def test_both_input_scalings_run_end_to_end(tmp_path, data_root, input_range):
+    cfg = study.preset("mnist", "quick", **{**TINY, "runs": 1, "input_range": input_range})
+    study.run_study(cfg, tmp_path, data_root, progress=False)
+    df, prov = study.load_results(tmp_path.name, tmp_path.parent)
+    assert f"[{input_range[0]:g}, {input_range[1]:g}]" in prov["data"]
+    assert json.loads((tmp_path / "config.json").read_text())["input_range"] == list(input_range)
+    assert df.accuracy.between(0, 1).all() and len(study.summarise(df)) > 0
+
+
+def test_results_written_before_the_rules_still_load(tmp_path):
+    old_cfg = {**json.loads(json.dumps(study.dataclasses.asdict(study.preset("mnist", "quick"))))}
+    for key in ("input_range", "scopes", "corrections", "mc_samples"):
+        old_cfg.pop(key)
+    old_cfg["scope"] = "layer"
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "provenance.json").write_text(json.dumps({"config": old_cfg}))
+    rows = "implementation,loss,hypernet,lam,run,fraction,accuracy\nbase-direct,base,direct,1.0,0,0.9,0.5\n"
+    (folder / "pruning.csv").write_text(rows)
+    df, _ = study.load_results("old", tmp_path)
+    assert list(df.columns) == study.CSV_COLUMNS
+    assert df.iloc[0][study.RULE_COLUMNS].tolist() == ["layer", "simple", "none", "kept", "mean"]
+    assert study.config_from_json(old_cfg).scopes == ("layer",)
 
 
 def test_changed_config_is_refused(tmp_path, data_root):
@@ -65,6 +100,9 @@ def test_changed_config_is_refused(tmp_path, data_root):
         (["study", "mnist", "--implementations", "foo"], "unknown implementation"),
         (["study", "mnist", "--lams=-1,2"], "positive"),
         (["merge", "/nonexistent/folder"], "no study"),
+        (["study", "mnist", "--input-range", "1,0"], "lo < hi"),
+        (["study", "cifar10", "--input-range", "0,1"], "MNIST only"),
+        (["study", "mnist", "--scopes", "neuron"], "scopes"),
     ],
 )
 def test_cli_errors_are_one_line(argv, message, capsys):

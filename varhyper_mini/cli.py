@@ -44,8 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--lams", type=_floats, help="lambda grid, comma-separated")
     s.add_argument("--lam-range", type=_floats, help="lo,hi of the lambda prior")
     s.add_argument("--fractions", type=_floats, help="pruning fractions, comma-separated")
+    s.add_argument("--input-range", type=_floats, help="MNIST pixels mapped onto lo,hi: -1,1 (authors' code) or 0,1")
+    s.add_argument("--scopes", type=lambda t: tuple(t.split(",")), help="pruning scopes: layer,global")
+    s.add_argument("--corrections", type=lambda t: tuple(t.split(",")), help="bias corrections: none,bias")
     int_settings = ["runs", "epochs", "batch-size", "lam-samples", "n-pieces", "train-subset", "test-subset",
-                    "seed", "max-group"]  # fmt: skip
+                    "seed", "max-group", "mc-samples"]  # fmt: skip
     float_settings = ["lr", "prior-var", "init-log-sigma"]
     for name, typ in [(n, int) for n in int_settings] + [(n, float) for n in float_settings]:
         s.add_argument(f"--{name}", type=typ)
@@ -89,6 +92,10 @@ def _study(args: argparse.Namespace) -> int:
             "lr",
             "prior_var",
             "init_log_sigma",
+            "input_range",
+            "scopes",
+            "corrections",
+            "mc_samples",
         )  # fmt: skip
     }
     for key in ("lams", "lam_range"):

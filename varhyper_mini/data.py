@@ -7,6 +7,7 @@ loading costs a small share of an epoch. The loaders look for data in, in order:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -26,9 +27,15 @@ __all__ = [
     "cifar_augment",
     "batches",
     "CIFAR_MEAN",
+    "MNIST_RANGE_AUTHORS",
+    "MNIST_RANGE_UNIT",
+    "check_input_range",
     "CIFAR_STD",
 ]
 
+# The authors' code normalises MNIST with Normalize(0.5, 0.5): pixels in [-1, 1].
+MNIST_RANGE_AUTHORS = (-1.0, 1.0)
+MNIST_RANGE_UNIT = (0.0, 1.0)
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
 CIFAR_CLASSES = (
@@ -161,20 +168,44 @@ def wine(seed: int = 42, n_train: int = 142) -> tuple[TensorData, TensorData]:
     return train, test
 
 
+def check_input_range(input_range) -> tuple[float, float]:
+    """``(lo, hi)`` as floats, or ``ValueError`` unless they are two finite numbers with lo < hi."""
+    try:
+        if isinstance(input_range, (str, bytes)):
+            raise TypeError
+        lo, hi = (float(v) for v in input_range)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"input_range must be two numbers (lo, hi), e.g. (0, 1) or (-1, 1); got {input_range!r}"
+        ) from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"input_range must be finite with lo < hi, got {input_range!r}")
+    return lo, hi
+
+
 def mnist(
     root: str | os.PathLike | None = None,
     train: bool = True,
     download: bool | None = None,
     subset: int | None = None,
     seed: int = 0,
+    input_range: tuple[float, float] = MNIST_RANGE_AUTHORS,
 ) -> TensorData:
-    """MNIST as tensors, x of shape (N, 1, 28, 28) normalised as (x/255 - 0.5) / 0.5.
+    """MNIST as tensors, x of shape (N, 1, 28, 28), pixels mapped linearly onto ``input_range``.
 
+    ``input_range=(-1, 1)`` (the default) is the authors' ``Normalize(0.5, 0.5)``: background
+    pixels are -1, so a first-layer weight on a background pixel adds a constant to its unit.
+    ``(0, 1)`` is plain ``ToTensor()``: background pixels are 0 and such weights do nothing.
     Reads torchvision's layout ``<root>/MNIST/raw``; downloads there when allowed
     (``download=None`` allows it unless ``VARHYPER_NO_DOWNLOAD=1``).
+
+    Raises:
+        ValueError: ``input_range`` is not two finite numbers lo < hi.
+        DataNotFoundError: the files are missing and cannot be downloaded.
     """
     from torchvision.datasets import MNIST
 
+    lo, hi = check_input_range(input_range)
     r = data_root(root)
     try:
         ds = MNIST(str(r), train=train, download=False)
@@ -185,8 +216,8 @@ def mnist(
             ds = MNIST(str(r), train=train, download=True)
         except Exception as dl_err:  # any network or disk failure: one clear message
             raise _not_found("MNIST", r, "MNIST/raw/*-ubyte", dl_err) from err
-    x = ds.data.to(torch.get_default_dtype()).div_(255.0).sub_(0.5).div_(0.5).unsqueeze(1)
-    data = TensorData(x, ds.targets.long(), f"MNIST ({'train' if train else 'test'})")
+    x = ds.data.to(torch.get_default_dtype()).mul_((hi - lo) / 255.0).add_(lo).unsqueeze(1)
+    data = TensorData(x, ds.targets.long(), f"MNIST ({'train' if train else 'test'}, pixels in [{lo:g}, {hi:g}])")
     return data.subset(subset, seed)
 
 

@@ -21,7 +21,16 @@ from torch import Tensor
 
 from .gaussian import GaussianParams, check_prior_var, kl_to_prior_flat
 
-__all__ = ["variational", "covariance", "base", "penalty", "penalty_unchecked", "penalty_flat", "check_loss_name", "LOSSES"]
+__all__ = [
+    "variational",
+    "covariance",
+    "base",
+    "penalty",
+    "penalty_unchecked",
+    "penalty_flat",
+    "check_loss_name",
+    "LOSSES",
+]
 
 LOSSES = ("variational", "covariance", "base")
 

@@ -8,18 +8,32 @@ criterion (18), g_simple(w) ∝ exp(-w^2), ranks them by |w|. Only weights are p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .data import TensorData
+from .data import TensorData, batches
 from .gaussian import GaussianParams
-from .hypernets import Hypernet
+from .hypernets import Hypernet, call_with
 from .train import accuracy
 
-__all__ = ["prune", "relevance", "prunable_names", "pruning_curve", "FRACTIONS", "sparsity"]
+__all__ = [
+    "prune",
+    "pruning_masks",
+    "apply_masks",
+    "layer_input_means",
+    "correct_biases",
+    "relevance",
+    "prunable_names",
+    "pruning_curve",
+    "FRACTIONS",
+    "CRITERIA",
+    "SCOPES",
+    "sparsity",
+]
 
 FRACTIONS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9)
 CRITERIA = ("var", "simple")
@@ -32,10 +46,12 @@ def prunable_names(params: GaussianParams) -> list[str]:
     return [n for n, t in params.mean.items() if t.ndim - nb >= 2]
 
 
-def relevance(params: GaussianParams, criterion: str = "var") -> dict[str, Tensor]:
+def relevance(params: GaussianParams, criterion: str = "var", biases: bool = False) -> dict[str, Tensor]:
     """Per-weight score: |mu| / sigma for "var" (eq. 17), |mu| for "simple" (eq. 18).
 
-    A larger score means a more relevant weight; pruning removes the smallest scores.
+    A larger score means a more relevant weight; pruning removes the smallest scores. Weight
+    tensors only, unless ``biases``. A weight already deleted (mean 0, sigma 0) scores 0.
+    Raises ``ValueError`` for an unknown criterion, or "var" on a deterministic model.
     """
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
@@ -44,9 +60,12 @@ def relevance(params: GaussianParams, criterion: str = "var") -> dict[str, Tenso
             "criterion 'var' (|mu|/sigma) needs a variational model; use criterion='simple' for a deterministic one"
         )
     out = {}
-    for n in prunable_names(params):
+    for n in list(params.mean) if biases else prunable_names(params):
         m = params.mean[n].detach().abs()
-        out[n] = m / torch.exp(params.log_sigma[n].detach()) if criterion == "var" else m
+        if criterion == "var":
+            # 0 / 0 for a deleted weight would be NaN and rank by position: it scores 0 instead.
+            m = torch.where(m == 0, m, m / torch.exp(params.log_sigma[n].detach()))
+        out[n] = m
     return out
 
 
@@ -59,36 +78,136 @@ def _lowest(scores: Tensor, count: int) -> Tensor:
     return mask.view_as(scores)
 
 
-def prune(params: GaussianParams, fraction: float, criterion: str = "var", scope: str = "layer") -> GaussianParams:
-    """Zero the means of the ``fraction`` least relevant weights; a new object is returned.
+def _check_prune_args(params: GaussianParams, fraction: float, scope: str) -> None:
+    if params.batch_shape:
+        raise ValueError("prune takes the parameters of one model; pick one with params[i]")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= float(fraction) <= 1.0:
+        raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; choose one of {SCOPES}")
+
+
+def pruning_masks(
+    params: GaussianParams, fraction: float, criterion: str = "var", scope: str = "layer", biases: bool = False
+) -> dict[str, Tensor]:
+    """Boolean masks, True for the weights that ``prune`` deletes, keyed by parameter name.
+
+    Same arguments as ``prune``. Tensors that are never pruned (biases, unless ``biases``)
+    have no entry. Raises ``ValueError`` for a bad fraction, criterion or scope.
+    """
+    _check_prune_args(params, fraction, scope)
+    scores = relevance(params, criterion, biases=biases)
+    if scope == "layer":
+        return {n: _lowest(s, round(fraction * s.numel())) for n, s in scores.items()}
+    flat = torch.cat([s.flatten() for s in scores.values()])
+    mask = _lowest(flat, round(fraction * flat.numel()))
+    masks, start = {}, 0
+    for n, s in scores.items():
+        masks[n] = mask[start : start + s.numel()].view_as(s)
+        start += s.numel()
+    return masks
+
+
+def apply_masks(params: GaussianParams, masks: dict[str, Tensor]) -> GaussianParams:
+    """Delete the masked weights: mean 0 and, for a variational model, sigma 0 (a new object).
+
+    A deleted weight is exactly zero in every Monte Carlo draw, not re-sampled noise
+    (log sigma = -inf; the KL of such a posterior is infinite, so use it for prediction).
+    """
+    out = params.detach().clone()
+    for n, mk in masks.items():
+        out.mean[n] = out.mean[n].masked_fill(mk, 0.0)
+        if out.log_sigma is not None:
+            out.log_sigma[n] = out.log_sigma[n].masked_fill(mk, -math.inf)
+    return out
+
+
+def prune(
+    params: GaussianParams, fraction: float, criterion: str = "var", scope: str = "layer", biases: bool = False
+) -> GaussianParams:
+    """Algorithm 2: delete the ``fraction`` least relevant weights; a new object is returned.
+
+    A deleted weight has mean 0 and, in a variational model, standard deviation 0.
 
     Args:
         params: the model's parameters (unbatched).
         fraction: share of weights to delete, 0 <= fraction <= 1; the count per tensor
             (``scope="layer"``) or overall (``"global"``) is round(fraction * n).
         criterion: "var" (|mu|/sigma, eq. 17) or "simple" (|mu|, eq. 18).
-        scope: "layer" prunes the same fraction of every weight tensor; "global" ranks all
-            weights together under one threshold.
+        scope: "layer" prunes the same fraction of every weight tensor (the authors' code);
+            "global" ranks all weights together under one threshold.
+        biases: rank and prune the biases too (the paper and its code keep them).
+    Raises:
+        ValueError: for batched params, a fraction outside [0, 1], an unknown criterion or
+            scope, or ``criterion="var"`` on a deterministic model.
     """
-    if params.batch_shape:
-        raise ValueError("prune takes the parameters of one model; pick one with params[i]")
-    if not isinstance(fraction, (int, float)) or not 0.0 <= float(fraction) <= 1.0:
-        raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}; choose one of {SCOPES}")
-    scores = relevance(params, criterion)
-    out = params.detach().clone()
-    if scope == "layer":
-        masks = {n: _lowest(s, round(fraction * s.numel())) for n, s in scores.items()}
-    else:
-        flat = torch.cat([s.flatten() for s in scores.values()])
-        mask = _lowest(flat, round(fraction * flat.numel()))
-        masks, start = {}, 0
-        for n, s in scores.items():
-            masks[n] = mask[start : start + s.numel()].view_as(s)
-            start += s.numel()
+    return apply_masks(params, pruning_masks(params, fraction, criterion, scope, biases))
+
+
+def layer_input_means(
+    target: nn.Module, params: GaussianParams | dict[str, Tensor], data: TensorData, max_examples: int = 10_000
+) -> dict[str, Tensor]:
+    """The mean input of every linear and convolutional layer, keyed by its weight's name.
+
+    Runs ``target`` with the mean weights of ``params`` on the first ``max_examples`` of
+    ``data``. A linear layer's entry has shape ``(in_features,)``; a convolution's has shape
+    ``(in_channels,)``, averaged over examples and positions. Used by ``correct_biases``.
+    """
+    weights = params.mean if isinstance(params, GaussianParams) else params
+    sums: dict[str, Tensor] = {}
+    counts: dict[str, int] = {}
+    hooks = []
+
+    def hook_for(name: str, conv: bool):
+        def hook(_mod, inputs):
+            x = inputs[0].detach()
+            dims = [0, 2, 3] if conv and x.ndim == 4 else list(range(x.ndim - 1))
+            x = x.sum(dims) if conv else x.reshape(-1, x.shape[-1]).sum(0)
+            n = math.prod(inputs[0].shape[d] for d in dims) if conv else inputs[0].numel() // inputs[0].shape[-1]
+            sums[name] = sums.get(name, 0) + x.double()
+            counts[name] = counts.get(name, 0) + n
+
+        return hook
+
+    for mname, mod in target.named_modules():
+        conv = isinstance(mod, nn.modules.conv._ConvNd)
+        if (conv or isinstance(mod, nn.Linear)) and f"{mname}.weight" in weights:
+            hooks.append(mod.register_forward_pre_hook(hook_for(f"{mname}.weight", conv)))
+    if not hooks:
+        return {}
+    dev = next(iter(weights.values())).device
+    try:
+        with torch.no_grad():
+            for idx in batches(min(len(data), max_examples), 4096, shuffle=False):
+                call_with(target, weights, data.x[idx].to(dev))
+    finally:
+        for h in hooks:
+            h.remove()
+    dtype = next(iter(weights.values())).dtype
+    return {n: (sums[n] / counts[n]).to(dtype) for n in sums}
+
+
+def correct_biases(
+    params: GaussianParams, pruned: GaussianParams, masks: dict[str, Tensor], input_means: dict[str, Tensor]
+) -> GaussianParams:
+    """Move each deleted weight's contribution at its layer's mean input into its unit's bias.
+
+    For a linear layer, bias_i += sum_j [w_ij deleted] * w_ij * xbar_j; for a convolution,
+    xbar is the per-channel mean input and the kernel's positions are summed. ``params`` is the
+    unpruned model, ``pruned`` = ``apply_masks(params, masks)``, ``input_means`` from
+    ``layer_input_means``. Layers without a bias are left as they are. A new object is returned.
+    """
+    out = pruned.clone()
     for n, mk in masks.items():
-        out.mean[n] = out.mean[n].masked_fill(mk, 0.0)
+        if n not in input_means or not n.endswith(".weight"):
+            continue
+        bias = n[: -len("weight")] + "bias"
+        if bias not in out.mean:
+            continue
+        removed = params.mean[n].detach() * mk
+        if removed.ndim > 2:  # convolution: the kernel's positions all see the channel mean
+            removed = removed.flatten(2).sum(-1)
+        out.mean[bias] = out.mean[bias] + removed @ input_means[n].to(removed.dtype)
     return out
 
 

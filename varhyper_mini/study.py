@@ -34,8 +34,18 @@ from . import data as data_mod
 from . import models
 from .hypernets import ConstantHypernet, Hypernet, LinearHypernet, PiecewiseLinearHypernet
 from .losses import LOSSES
-from .prune import FRACTIONS, pruning_curve
-from .train import LogUniform, train_many
+from .prune import (
+    FRACTIONS,
+    SCOPES,
+    apply_masks,
+    correct_biases,
+    layer_input_means,
+    prunable_names,
+    pruning_masks,
+)
+from .train import LogUniform, accuracy, predict, train_many
+
+CORRECTIONS = ("none", "bias")
 
 __all__ = [
     "StudyConfig",
@@ -48,7 +58,15 @@ __all__ = [
     "merge",
     "load_results",
     "CSV_COLUMNS",
+    "RULE_COLUMNS",
+    "SIGMA_COLUMNS",
+    "CORRECTIONS",
     "summarise",
+    "select_rule",
+    "pruning_rules",
+    "paper_criterion",
+    "config_from_json",
+    "load_sigma",
     "load_data",
     "training_passes",
 ]
@@ -57,7 +75,14 @@ HYPERNETS = ("direct", "linear", "piecewise")
 IMPLEMENTATIONS = tuple(f"{loss}-{h}" for loss in LOSSES for h in HYPERNETS)
 # The paper's letters (a)-(i) of section 4.2, in its order.
 LETTERS = dict(zip(IMPLEMENTATIONS, "abcdefghi"))
-CSV_COLUMNS = ["implementation", "loss", "hypernet", "lam", "run", "fraction", "accuracy"]
+# One row per (job, lambda, pruning rule, fraction). The rule: scope (layer | global), criterion
+# (var = |mu|/sigma, simple = |mu|), correction (none | bias), biases (kept | pruned) and
+# evaluation (mean weights | mc = Monte Carlo average). The paper's rule is layer, var for the
+# variational losses and simple for the base loss, none, kept, mean.
+RULE_COLUMNS = ["scope", "criterion", "correction", "biases", "evaluation"]
+CSV_COLUMNS = ["implementation", "loss", "hypernet", "lam", "run", *RULE_COLUMNS, "fraction", "accuracy"]
+SIGMA_COLUMNS = ["implementation", "run", "lam", "layer", "init_log_sigma", "log_sigma_mean", "log_sigma_std",
+                 "log_sigma_q05", "log_sigma_q95", "mean_abs_mu", "agreement_90"]  # fmt: skip
 
 
 @dataclass
@@ -80,7 +105,10 @@ class StudyConfig:
     clip_value: float = 1.0
     train_subset: int | None = None
     test_subset: int | None = None
-    scope: str = "layer"
+    input_range: tuple[float, float] = data_mod.MNIST_RANGE_AUTHORS
+    scopes: tuple[str, ...] = SCOPES
+    corrections: tuple[str, ...] = CORRECTIONS
+    mc_samples: int = 10
     seed: int = 0
     max_group: int = 30
 
@@ -105,6 +133,16 @@ class StudyConfig:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        data_mod.check_input_range(self.input_range)
+        if self.dataset != "mnist" and tuple(self.input_range) != data_mod.MNIST_RANGE_AUTHORS:
+            raise ValueError("input_range applies to MNIST only; CIFAR-10 is normalised with its channel statistics")
+        for name, values, allowed in (("scopes", self.scopes, SCOPES), ("corrections", self.corrections, CORRECTIONS)):
+            if not values or any(v not in allowed for v in values):
+                raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {values!r}")
+        if not isinstance(self.mc_samples, int) or self.mc_samples < 0:
+            raise ValueError(
+                f"mc_samples must be a non-negative integer (0: no Monte Carlo rule), got {self.mc_samples!r}"
+            )
 
 
 PRESETS: dict[str, dict[str, dict]] = {
@@ -181,7 +219,7 @@ def preset(dataset: str, name: str, **overrides) -> StudyConfig:
     unknown = set(values) - fields
     if unknown:
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(fields)}")
-    for key in ("implementations", "lams", "fractions", "lam_range"):
+    for key in ("implementations", "lams", "fractions", "lam_range", "input_range", "scopes", "corrections"):
         if key in values:
             values[key] = tuple(values[key])
     cfg = StudyConfig(**values)
@@ -251,8 +289,9 @@ def _make_hypernet(cfg: StudyConfig, kind: str, target: torch.nn.Module, variati
 def load_data(cfg: StudyConfig, root: str | os.PathLike | None = None, device: str = "cpu"):
     """The study's (train, test) data, subsets applied, on ``device``."""
     loader = data_mod.mnist if cfg.dataset == "mnist" else data_mod.cifar10
-    train = loader(root, train=True, subset=cfg.train_subset, seed=cfg.seed)
-    test = loader(root, train=False, subset=cfg.test_subset, seed=cfg.seed)
+    kw = {"input_range": tuple(cfg.input_range)} if cfg.dataset == "mnist" else {}
+    train = loader(root, train=True, subset=cfg.train_subset, seed=cfg.seed, **kw)
+    test = loader(root, train=False, subset=cfg.test_subset, seed=cfg.seed, **kw)
     return train.to(device), test.to(device)
 
 
@@ -287,23 +326,104 @@ def _hardware(device: str) -> dict:
     return info
 
 
-def _evaluate_job(cfg, job, hypernet, target, test) -> list[dict]:
-    """Algorithm 2 for one job: ``pruning_curve`` at the job's lambdas, labelled with the job."""
-    criterion = "simple" if job.loss == "base" else "var"
+def paper_criterion(loss: str) -> str:
+    """The paper's pruning criterion for a loss: |mu|/sigma ("var") for L1 and L2, |w| for L3."""
+    return "simple" if loss == "base" else "var"
+
+
+def pruning_rules(cfg: StudyConfig, loss: str) -> list[dict]:
+    """The pruning rules a job of ``loss`` is evaluated under (dicts of ``RULE_COLUMNS``).
+
+    Every scope x criterion x correction of ``cfg`` (|mu| is added for the variational losses),
+    then two variations of the paper's rule: biases pruned too, and (variational losses) a
+    Monte Carlo average over ``cfg.mc_samples`` weight draws instead of the mean weights.
+    """
+    criteria = [paper_criterion(loss)] + (["simple"] if loss != "base" else [])
+    rules = [
+        {"scope": s, "criterion": c, "correction": k, "biases": "kept", "evaluation": "mean"}
+        for s in cfg.scopes
+        for c in criteria
+        for k in cfg.corrections
+    ]
+    paper = {"scope": "layer", "criterion": paper_criterion(loss), "correction": "none"}
+    rules.append({**paper, "biases": "pruned", "evaluation": "mean"})
+    if loss != "base" and cfg.mc_samples > 0:
+        rules.append({**paper, "biases": "kept", "evaluation": "mc"})
+    return rules
+
+
+def _sigma_rows(cfg: StudyConfig, job: Job, lam: float, params) -> list[dict]:
+    """How far sigma moved from its initial value, per weight tensor, at one lambda."""
+    rows = []
+    if not params.variational:
+        return rows
+    var90 = pruning_masks(params, 0.9, "var", "layer")
+    mag90 = pruning_masks(params, 0.9, "simple", "layer")
+    for n in prunable_names(params):
+        ls = params.log_sigma[n].detach().double().flatten()
+        q = torch.quantile(ls, torch.tensor([0.05, 0.95], dtype=ls.dtype))
+        both = int((var90[n] & mag90[n]).sum())
+        rows.append({
+            "implementation": job.implementation, "run": job.run, "lam": float(lam), "layer": n,
+            "init_log_sigma": cfg.init_log_sigma, "log_sigma_mean": float(ls.mean()),
+            "log_sigma_std": float(ls.std()), "log_sigma_q05": float(q[0]), "log_sigma_q95": float(q[1]),
+            "mean_abs_mu": float(params.mean[n].detach().abs().mean()),
+            "agreement_90": both / max(1, int(var90[n].sum())),
+        })  # fmt: skip
+    return rows
+
+
+def _evaluate_job(cfg, job, hypernet, target, train_data, test) -> tuple[list[dict], list[dict]]:
+    """Algorithm 2 for one job under every pruning rule: one generated model per lambda.
+
+    Returns the pruning rows (``CSV_COLUMNS``) and the sigma rows (``SIGMA_COLUMNS``).
+    """
+    rows, sigma_rows = [], []
     lams = [job.lam] if job.lam is not None else cfg.lams
-    curve = pruning_curve(hypernet, target, test, lams, cfg.fractions, criterion, cfg.scope)
-    curve = curve.assign(implementation=job.implementation, loss=job.loss, hypernet=job.hypernet, run=job.run)
-    return curve[CSV_COLUMNS].to_dict("records")
+    rules = pruning_rules(cfg, job.loss)
+    gen = torch.Generator(device=test.x.device).manual_seed(job.seed(cfg.seed))
+    label = {"implementation": job.implementation, "loss": job.loss, "hypernet": job.hypernet, "run": job.run}
+    with torch.no_grad():
+        for lam in lams:
+            params = hypernet(lam)
+            sigma_rows += _sigma_rows(cfg, job, lam, params)
+            means = layer_input_means(target, params, train_data) if "bias" in cfg.corrections else {}
+            for f in cfg.fractions:
+                masks_cache: dict[tuple, dict] = {}
+                for rule in rules:
+                    key = (rule["scope"], rule["criterion"], rule["biases"])
+                    if key not in masks_cache:
+                        masks_cache[key] = pruning_masks(
+                            params, f, rule["criterion"], rule["scope"], biases=rule["biases"] == "pruned"
+                        )
+                    masks = masks_cache[key]
+                    pruned = apply_masks(params, masks)
+                    if rule["correction"] == "bias":
+                        pruned = correct_biases(params, pruned, masks, means)
+                    if rule["evaluation"] == "mc":
+                        prob = predict(target, pruned, test, mc_samples=cfg.mc_samples, generator=gen)
+                        acc = float((prob.argmax(1) == test.y.to(prob.device)).float().mean())
+                    else:
+                        acc = accuracy(target, pruned, test)
+                    rows.append({**label, "lam": float(lam), **rule, "fraction": float(f), "accuracy": acc})
+    return rows, sigma_rows
 
 
 def _groups(cfg: StudyConfig, jobs: list[Job]) -> list[list[Job]]:
-    """Pending jobs of one implementation, in chunks of at most ``max_group``."""
+    """Pending jobs of one implementation, in chunks of at most ``max_group``.
+
+    Directly trained models (one lambda sample per step) train together under vmap. A
+    hypernetwork draws several lambdas per step and is already batched over them; measured on 2
+    CPU cores, a vmapped group of five MNIST hypernetworks cost 4.4-6.7 ms per model and step
+    against 4.1-5.1 ms one at a time, so hypernetworks train one at a time.
+    """
     by_impl: dict[str, list[Job]] = {}
     for j in jobs:
         by_impl.setdefault(j.implementation, []).append(j)
     out = []
     for js in by_impl.values():
-        out.extend(js[i : i + cfg.max_group] for i in range(0, len(js), cfg.max_group))
+        size = cfg.max_group if js[0].hypernet == "direct" or cfg.lam_samples == 1 else 1
+        out.extend(js[i : i + size] for i in range(0, len(js), size))
     return out
 
 
@@ -379,7 +499,7 @@ def run_study(
             train_seconds = (time.perf_counter() - t0) / len(group)
             for job, net, hist in zip(group, nets, histories):
                 t1 = time.perf_counter()
-                rows = _evaluate_job(cfg, job, net, target, test)
+                rows, sigma_rows = _evaluate_job(cfg, job, net, target, train_data, test)
                 record = {
                     "job": job.name,
                     "seed": job.seed(cfg.seed),
@@ -388,6 +508,7 @@ def run_study(
                     "group_size": len(group),
                     "history": hist.as_dict(),
                     "rows": rows,
+                    "sigma": sigma_rows,
                 }
                 if save_checkpoints:
                     (out / "checkpoints").mkdir(exist_ok=True)
@@ -420,29 +541,34 @@ def merge(out: str | os.PathLike) -> pd.DataFrame:
     config_path = out / "config.json"
     if not config_path.exists():
         raise FileNotFoundError(f"{out} holds no study (no config.json); run a study there first")
-    cfg = StudyConfig(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(config_path.read_text()).items()}
-    )
-    rows, seconds, missing = [], {}, []
+    cfg = config_from_json(json.loads(config_path.read_text()))
+    rows, sigma_rows, seconds, missing = [], [], {}, []
     for job in plan_jobs(cfg):
         f = out / "jobs" / f"{job.name}.json"
         if not f.exists():
             missing.append(job.name)
             continue
         rec = json.loads(f.read_text())
-        rows.extend(rec["rows"])
+        rows.extend(_upgrade_rows(rec["rows"], cfg))
+        sigma_rows.extend(rec.get("sigma", []))
         seconds[job.name] = {
             "train": rec["train_seconds"],
             "eval": rec["eval_seconds"],
             "group": rec["group_size"],
         }
-    df = pd.DataFrame(rows, columns=CSV_COLUMNS).sort_values(["implementation", "lam", "run", "fraction"])
+    df = pd.DataFrame(rows, columns=CSV_COLUMNS).sort_values(
+        ["implementation", "lam", "run", *RULE_COLUMNS, "fraction"], kind="stable"
+    )
     _atomic_write(out / "pruning.csv", df.to_csv(index=False))
+    if sigma_rows:
+        sig = pd.DataFrame(sigma_rows, columns=SIGMA_COLUMNS).sort_values(["implementation", "lam", "run", "layer"])
+        _atomic_write(out / "sigma.csv", sig.to_csv(index=False))
     from . import __version__
 
     runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else []
+    lo, hi = cfg.input_range
     data_note = {
-        "mnist": "MNIST, the standard 60,000/10,000 split (byte-exact copy)",
+        "mnist": f"MNIST, the standard 60,000/10,000 split (byte-exact copy), pixels mapped onto [{lo:g}, {hi:g}]",
         "cifar10": "CIFAR-10; see data_source",
     }[cfg.dataset]
     provenance = {
@@ -468,6 +594,35 @@ def merge(out: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
+def config_from_json(values: dict) -> StudyConfig:
+    """A ``StudyConfig`` from a ``config.json``; configs written before the pruning rules load too.
+
+    Older studies had one ``scope`` and MNIST in [-1, 1]: they become ``scopes=(scope,)``, no
+    bias correction and no Monte Carlo rule, which is what they evaluated.
+    """
+    values = dict(values)
+    if "scope" in values:
+        values["scopes"] = [values.pop("scope")]
+        values.setdefault("corrections", ["none"])
+        values.setdefault("mc_samples", 0)
+    fields = {f.name for f in dataclasses.fields(StudyConfig)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ValueError(f"config.json has settings this version does not know: {unknown}; known: {sorted(fields)}")
+    return StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def _upgrade_rows(rows: list[dict], cfg: StudyConfig) -> list[dict]:
+    """Rows of job files written before the pruning rules: the paper's rule, named."""
+    if not rows or "scope" in rows[0]:
+        return rows
+    return [
+        {**r, "scope": cfg.scopes[0], "criterion": paper_criterion(r["loss"]), "correction": "none",
+         "biases": "kept", "evaluation": "mean"}
+        for r in rows
+    ]  # fmt: skip
+
+
 def _cifar_source_note(out: Path) -> str:
     note = out / "data_source.txt"
     return note.read_text().strip() if note.exists() else "unknown"
@@ -483,7 +638,49 @@ def load_results(name: str, results_dir: str | os.PathLike | None = None) -> tup
             f"no results at {csv}; run `python -m varhyper_mini study {name} --preset paper --out {folder}`"
         )
     prov = json.loads((folder / "provenance.json").read_text())
-    return pd.read_csv(csv), prov
+    df = pd.read_csv(csv)
+    if "scope" not in df.columns:  # written before the pruning rules: one rule, the paper's
+        cfg = config_from_json(prov["config"])
+        df = pd.DataFrame(_upgrade_rows(df.to_dict("records"), cfg), columns=CSV_COLUMNS)
+    return df, prov
+
+
+def load_sigma(name: str, results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """A committed study's ``sigma.csv``: where log sigma ended up, per weight tensor and lambda.
+
+    Raises ``FileNotFoundError`` for a study that did not record it (older than the rules).
+    """
+    base = Path(results_dir) if results_dir else _results_root()
+    csv = base / name / "sigma.csv"
+    if not csv.exists():
+        raise FileNotFoundError(f"no sigma statistics at {csv}; rerun the study with this version to record them")
+    return pd.read_csv(csv)
+
+
+def select_rule(
+    df: pd.DataFrame,
+    scope: str = "layer",
+    criterion: str = "paper",
+    correction: str = "none",
+    biases: str = "kept",
+    evaluation: str = "mean",
+) -> pd.DataFrame:
+    """The rows of one pruning rule; ``criterion="paper"`` is |mu|/sigma for L1/L2 and |w| for L3.
+
+    Raises ``ValueError`` when no row matches (for example |mu|/sigma asked of base models only).
+    """
+    crit = df.loss.map(paper_criterion) if criterion == "paper" else criterion
+    keep = (
+        (df.scope == scope) & (df.criterion == crit) & (df.correction == correction)
+        & (df.biases == biases) & (df.evaluation == evaluation)
+    )  # fmt: skip
+    out = df[keep]
+    if out.empty:
+        raise ValueError(
+            f"no rows for scope={scope}, criterion={criterion}, correction={correction}, biases={biases}, "
+            f"evaluation={evaluation}; this table has {df[RULE_COLUMNS].drop_duplicates().to_dict('records')}"
+        )
+    return out
 
 
 def _results_root() -> Path:
@@ -498,13 +695,15 @@ def _results_root() -> Path:
     return here.parent / "results"
 
 
-def summarise(df: pd.DataFrame, lams: Sequence[float] | None = None) -> pd.DataFrame:
+def summarise(df: pd.DataFrame, lams: Sequence[float] | None = None, **rule) -> pd.DataFrame:
     """Table 1/2 layout: mean and spread over runs of the accuracy averaged over ``lams``.
 
     For each implementation and fraction: average the accuracy over lambda within a run,
-    then report the mean and standard deviation of that over runs.
+    then report the mean and standard deviation of that over runs. Rows of one pruning rule
+    are used: the paper's by default, or the one ``rule`` names (the arguments of ``select_rule``).
     """
-    d = df if lams is None else df[df.lam.isin(list(lams))]
+    d = select_rule(df, **rule) if "scope" in df.columns else df
+    d = d if lams is None else d[d.lam.isin(list(lams))]
     per_run = d.groupby(["implementation", "loss", "hypernet", "fraction", "run"], as_index=False).accuracy.mean()
     out = per_run.groupby(["implementation", "loss", "hypernet", "fraction"], as_index=False).accuracy.agg(
         ["mean", "std", "count"]
