@@ -313,6 +313,13 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def _load_average() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):  # not on every platform
+        return None
+
+
 def _hardware(device: str) -> dict:
     info = {
         "device": device,
@@ -471,6 +478,8 @@ def run_study(
     all_jobs = _shard(plan_jobs(cfg), shard)
     pending = [j for j in all_jobs if not (out / "jobs" / f"{j.name}.json").exists()]
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    load_start = _load_average()
+    t_start = time.perf_counter()
     commit = _git_commit()  # the code that runs: taken at the start, before anything can change
     summary = {"total": len(all_jobs), "skipped": len(all_jobs) - len(pending), "ran": 0}
     if pending:
@@ -524,6 +533,10 @@ def run_study(
         "started": started,
         "ended": ended,
         "jobs_ran": summary["ran"],
+        "wall_seconds": time.perf_counter() - t_start,
+        # The machine's 1, 5 and 15 minute load averages: a study timed alone starts near 0.
+        "load_average_start": load_start,
+        "load_average_end": _load_average(),
         "hardware": _hardware(device),
         "git_commit": commit,
     }
