@@ -34,7 +34,7 @@ unit: $(STAMP)
 chapters: $(STAMP)
 	VARHYPER_QUICK=1 $(PY) -m pytest --nbmake --nbmake-timeout=600 $(NOTEBOOK_DIRS)
 
-NOTEBOOK_DIRS := chapters $(wildcard assignments)
+NOTEBOOK_DIRS := chapters $(wildcard assignments) $(wildcard *.ipynb)
 
 test: $(STAMP) lint
 	VARHYPER_QUICK=1 $(PY) -m pytest tests --nbmake --nbmake-timeout=600 $(NOTEBOOK_DIRS)

@@ -27,7 +27,7 @@ from varhyper_mini import models
 from varhyper_mini.study import _git_commit  # the commit, marked +dirty when the package has changes
 
 HERE = Path(__file__).resolve().parent
-GROUPS = ("mlp", "lambda", "cnn", "layout", "models", "data", "study", "wall")
+GROUPS = ("mlp", "lambda", "cnn", "layout", "models", "data", "study", "peers", "wall")
 
 
 def measure(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> dict:
@@ -40,6 +40,28 @@ def measure(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> dict
         fn()
         times.append(time.perf_counter() - t0)
     return {"median": statistics.median(times), "min": min(times), "max": max(times), "repeats": repeats}
+
+
+def measure_paired(fn: Callable[[], object], base: Callable[[], object], repeats: int = 5, warmup: int = 1) -> dict:
+    """``fn`` and ``base`` timed alternately, so that both see the same machine; ratio of medians.
+
+    On a shared machine the speed drifts between minutes; interleaving the two keeps the ratio
+    honest where two separate measurements would not.
+    """
+    for _ in range(warmup):
+        base()
+        fn()
+    ta, tb = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        base()
+        tb.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fn()
+        ta.append(time.perf_counter() - t0)
+    med_a, med_b = statistics.median(ta), statistics.median(tb)
+    return {"median": med_a, "min": min(ta), "max": max(ta), "repeats": repeats, "base_median": med_b,
+            "ratio": med_a / med_b}  # fmt: skip
 
 
 def plain_steps(target: torch.nn.Module, data: vh.TensorData, steps: int, batch: int) -> Callable[[], None]:
@@ -86,8 +108,10 @@ def hyper_steps(make_target, kind: str, loss: str, k: int, data, steps: int, bat
 
 
 def bench_training(name: str, make_target, data, batch: int, steps: int, repeats: int, ks=(1, 5)) -> list[dict]:
+    """Every implementation's ``train_many`` step, each timed alternately with the plain step."""
     rows = []
-    plain = measure(plain_steps(make_target(), data, steps, batch), repeats)
+    plain_fn = plain_steps(make_target(), data, steps, batch)
+    plain = measure(plain_fn, repeats)
     base = plain["median"] / steps
     rows.append({"bench": f"{name} step", "variant": "plain module", "seconds_per_step": base, "ratio": 1.0,
                  "samples_per_s": batch / base, **plain})  # fmt: skip
@@ -96,11 +120,137 @@ def bench_training(name: str, make_target, data, batch: int, steps: int, repeats
             for k in ks:
                 if kind == "direct" and k > 1:
                     continue
-                r = measure(hyper_steps(make_target, kind, loss, k, data, steps, batch), repeats)
+                r = measure_paired(hyper_steps(make_target, kind, loss, k, data, steps, batch), plain_fn, repeats)
                 per = r["median"] / steps
                 rows.append({"bench": f"{name} step", "variant": f"{loss}-{kind}, k={k}", "seconds_per_step": per,
-                             "ratio": per / base, "ratio_per_k": per / base / k, "samples_per_s": batch / per,
-                             **r})  # fmt: skip
+                             "ratio_per_k": r["ratio"] / k, "samples_per_s": batch / per, **r})  # fmt: skip
+    return rows
+
+
+def hand_composed_steps(data: vh.TensorData, steps: int, batch: int) -> Callable[[], None]:
+    """The step chapter 3 teaches, from the public pieces: hyper(lam) -> sample -> forward -> loss."""
+    target = models.mnist_mlp()
+    hyper = vh.LinearHypernet(target)
+    opt = torch.optim.Adam(hyper.parameters(), lr=5e-4)
+    prior = vh.LogUniform(1e-3, 1e2)
+    g = torch.Generator().manual_seed(0)
+
+    def run() -> None:
+        for i, idx in enumerate(vh.data.batches(len(data), batch, g)):
+            if i == steps:
+                break
+            x, y = data.x[idx], data.y[idx]
+            lam = float(prior.sample(1, g))
+            q = hyper(lam)
+            nll = F.cross_entropy(vh.functional_forward(target, q.sample(g), x), y)
+            loss = vh.losses.variational(nll, q, lam, n_train=len(data))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return run
+
+
+def eager_floor_steps(data: vh.TensorData, steps: int, batch: int) -> Callable[[], None]:
+    """The least a variational direct step does in eager PyTorch, written by hand: the floor.
+
+    One flat mean and log sigma, one noise draw, the reparametrised weights through the plain
+    module, the closed-form KL, gradient clipping and fused Adam; nothing else.
+    """
+    target = models.mnist_mlp()
+    spec = vh.gaussian.ParamSpec.from_module(target)
+    mean = torch.nn.Parameter(spec.flatten({n: p.detach() for n, p in target.named_parameters()}).clone())
+    log_sigma = torch.nn.Parameter(torch.full_like(mean, -3.0))
+    opt = torch.optim.Adam([mean, log_sigma], lr=5e-4, fused=True)
+    g = torch.Generator().manual_seed(0)
+    n_train = len(data)
+
+    def run() -> None:
+        for i, idx in enumerate(vh.data.batches(len(data), batch, g)):
+            if i == steps:
+                break
+            x, y = data.x[idx], data.y[idx]
+            sigma = torch.exp(log_sigma)
+            w = torch.addcmul(mean, sigma, torch.randn(mean.shape, generator=g))
+            nll = F.cross_entropy(torch.func.functional_call(target, spec.unflatten(w), (x,)), y)
+            kl = -0.5 * mean.numel() - log_sigma.sum() + 0.5 * (sigma * sigma + mean * mean).sum()
+            opt.zero_grad(set_to_none=True)
+            (nll + kl / n_train).backward()
+            mean.grad.clamp_(-1.0, 1.0)
+            log_sigma.grad.clamp_(-1.0, 1.0)
+            opt.step()
+
+    return run
+
+
+def bench_steps_by_hand(data, batch: int, steps: int, repeats: int) -> list[dict]:
+    """The hand-composed public step and the eager floor, each timed alternately with the plain step."""
+    plain_fn = plain_steps(models.mnist_mlp(), data, steps, batch)
+    rows = []
+    for variant, fn in (
+        ("hand-composed public step (chapter 3), variational-linear, k=1", hand_composed_steps(data, steps, batch)),
+        ("eager floor: a variational direct step by hand, k=1", eager_floor_steps(data, steps, batch)),
+    ):
+        r = measure_paired(fn, plain_fn, repeats)
+        rows.append({"bench": "mnist-mlp step", "variant": variant, "seconds_per_step": r["median"] / steps, **r})
+    return rows
+
+
+def bench_peers(data, batch: int, steps: int, repeats: int) -> list[dict]:
+    """bayesian-torch's reparametrised MLP against ``vh.train``'s variational direct model.
+
+    The same 784-50-10 network, batch, initial sigma (exp(-3)), KL / N and Adam; each timed
+    alternately with the plain step. Needs the ``bench`` extra (``pip install -e ".[bench]"``).
+    """
+    try:
+        from bayesian_torch.layers import LinearReparameterization
+    except ImportError:
+        print("peers: bayesian-torch is not installed (pip install -e '.[bench]'); group skipped", flush=True)
+        return []
+    import math
+
+    import bayesian_torch
+
+    rho = math.log(math.expm1(math.exp(-3.0)))  # softplus(rho) = sigma = exp(-3), as our init_log_sigma=-3
+
+    class BayesMLP(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = LinearReparameterization(784, 50, posterior_rho_init=rho)
+            self.fc2 = LinearReparameterization(50, 10, posterior_rho_init=rho)
+
+        def forward(self, x):
+            h, kl1 = self.fc1(x.flatten(1))
+            out, kl2 = self.fc2(torch.relu(h))
+            return out, kl1 + kl2
+
+    model = BayesMLP()
+    opt = torch.optim.Adam(model.parameters(), lr=5e-4, fused=True)
+    g = torch.Generator().manual_seed(0)
+    n_train = len(data)
+
+    def peer() -> None:
+        for i, idx in enumerate(vh.data.batches(len(data), batch, g)):
+            if i == steps:
+                break
+            out, kl = model(data.x[idx])
+            loss = F.cross_entropy(out, data.y[idx]) + kl / n_train
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_value_(model.parameters(), 1.0)
+            opt.step()
+
+    plain_fn = plain_steps(models.mnist_mlp(), data, steps, batch)
+    ours_fn = hyper_steps(models.mnist_mlp, "direct", "variational", 1, data, steps, batch)
+    version = getattr(bayesian_torch, "__version__", "0.5")
+    rows = []
+    for variant, fn in ((f"bayesian-torch {version} LinearReparameterization MLP", peer),
+                        ("varhyper_mini vh.train, variational-direct, k=1", ours_fn)):  # fmt: skip
+        r = measure_paired(fn, plain_fn, repeats)
+        rows.append({"bench": "peer step", "variant": variant, "seconds_per_step": r["median"] / steps, **r})
+    head = measure_paired(ours_fn, peer, repeats)
+    rows.append({"bench": "peer step", "variant": "varhyper_mini against bayesian-torch (ratio < 1: faster)",
+                 "seconds_per_step": head["median"] / steps, **head})  # fmt: skip
     return rows
 
 
@@ -182,17 +332,34 @@ def bench_wall(commands: dict[str, list[str]]) -> list[dict]:
 
 
 def bench_study_record() -> list[dict]:
-    """The committed full MNIST study's own wall time, from its provenance (written by the study)."""
-    prov = json.loads((HERE.parent / "results" / "mnist" / "provenance.json").read_text())
-    runs = prov.get("runs") or [prov]
-    start = min(dt.datetime.fromisoformat(r["started"]) for r in runs)
-    end = max(dt.datetime.fromisoformat(r["ended"]) for r in runs)
-    shards = (
-        f"{len(runs)} shard(s) side by side, {runs[0].get('hardware', {}).get('torch_threads', '?')} thread(s) each"
-    )
-    return [{"bench": "wall", "variant": f"mnist study, paper preset (committed run; {shards})",
-             "seconds": (end - start).total_seconds(), "command": runs[0].get("command"),
-             "git_commit": prov.get("git_commit")}]  # fmt: skip
+    """The committed full MNIST studies' own wall times, from their provenance (written by the study).
+
+    With the load average the study saw at its start and end (near 0 at the start: timed alone),
+    and the share of the time spent evaluating the pruning rules rather than training.
+    """
+    rows = []
+    for name in ("mnist", "mnist-01"):
+        path = HERE.parent / "results" / name / "provenance.json"
+        if not path.exists():
+            continue
+        prov = json.loads(path.read_text())
+        runs = prov.get("runs") or [prov]
+        start = min(dt.datetime.fromisoformat(r["started"]) for r in runs)
+        end = max(dt.datetime.fromisoformat(r["ended"]) for r in runs)
+        jobs = prov.get("seconds_per_job", {}).values()
+        # Training time is per group: each job of a group of g carries train / g of it.
+        train = sum(j["train"] for j in jobs)
+        evaluation = sum(j["eval"] for j in jobs)
+        threads = runs[0].get("hardware", {}).get("torch_threads", "?")
+        lo, hi = prov["config"].get("input_range", (-1, 1))
+        rows.append({"bench": "wall", "variant": f"study mnist --preset paper, pixels in [{lo:g}, {hi:g}] "
+                     f"({len(runs)} run(s), {threads} thread(s))", "seconds": (end - start).total_seconds(),
+                     "train_seconds": train, "eval_seconds": evaluation,
+                     "eval_share": evaluation / max(train + evaluation, 1e-9),
+                     "load_average_start": runs[0].get("load_average_start"),
+                     "load_average_end": runs[-1].get("load_average_end"),
+                     "command": runs[0].get("command"), "git_commit": prov.get("git_commit")})  # fmt: skip
+    return rows
 
 
 def bench_loading(repeats: int) -> list[dict]:
@@ -226,11 +393,16 @@ def main(argv=None) -> int:
         p.error(f"unknown bench group(s) {sorted(unknown)}; choose from {GROUPS}")
     reps = 2 if quick else 5
     load_start = os.getloadavg()
-    mnist = vh.data.mnist(train=True, subset=None if not quick else 4096) if groups & {"mlp", "lambda"} else None
+    need_mnist = groups & {"mlp", "lambda", "peers"}
+    mnist = vh.data.mnist(train=True, subset=None if not quick else 4096) if need_mnist else None
     cifar = vh.data.cifar10(train=True) if groups & {"cnn", "layout"} else None
     make = ["make", "--no-print-directory"]
     runners: dict[str, Callable[[], list[dict]]] = {
-        "mlp": lambda: bench_training("mnist-mlp", models.mnist_mlp, mnist, 256, 8 if quick else 40, reps),
+        "mlp": lambda: (
+            bench_training("mnist-mlp", models.mnist_mlp, mnist, 256, 8 if quick else 40, reps)
+            + bench_steps_by_hand(mnist, 256, 8 if quick else 40, reps)
+        ),
+        "peers": lambda: bench_peers(mnist, 256, 8 if quick else 40, reps),
         "lambda": lambda: bench_lambda_batching(mnist, 256, 8 if quick else 40, reps),
         # A CNN step takes seconds on 2 cores: a smaller batch keeps the suite short; the ratios hold.
         "cnn": lambda: bench_training(

@@ -6,7 +6,9 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("assignments/**/*.ipynb"))
+NOTEBOOKS = (
+    sorted(ROOT.glob("*.ipynb")) + sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("assignments/**/*.ipynb"))
+)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -18,7 +20,9 @@ def test_notebook_has_no_outputs(path):
             assert cell.execution_count is None, f"{path.name}: execution counts left in"
 
 
-@pytest.mark.parametrize("path", sorted(ROOT.glob("chapters/*.ipynb")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("*.ipynb")), ids=lambda p: p.name
+)
 def test_chapter_first_cell_installs_the_package(path):
     nb = nbformat.read(path, as_version=4)
     first = nb.cells[0]

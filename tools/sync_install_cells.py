@@ -51,7 +51,9 @@ if importlib.util.find_spec("varhyper_mini") is None:
 
 
 def notebooks() -> list[Path]:
-    return sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("assignments/*.ipynb"))
+    return (
+        sorted(ROOT.glob("*.ipynb")) + sorted(ROOT.glob("chapters/*.ipynb")) + sorted(ROOT.glob("assignments/*.ipynb"))
+    )
 
 
 def main() -> int:

@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .study import HYPERNETS, LETTERS, summarise
+from .study import HYPERNETS, LETTERS, select_rule, summarise
 
-__all__ = ["paper_table", "compare_with_paper", "plot_pruning_grid", "plot_average_curves", "plot_surface"]
+__all__ = ["paper_table", "compare_with_paper", "table1_view", "plot_pruning_grid", "plot_average_curves", "plot_surface"]
 
 LOSS_LABELS = {"variational": "variational (L1)", "covariance": "covariance (L2)", "base": "base (L3)"}
 HYPERNET_LABELS = {"direct": "direct", "linear": "linear hypernet", "piecewise": "piecewise-linear hypernet"}
@@ -26,9 +26,19 @@ def paper_table(dataset: str) -> pd.DataFrame:
     return df[df.dataset == dataset].drop(columns="dataset").reset_index(drop=True)
 
 
-def compare_with_paper(df: pd.DataFrame, dataset: str, lams: Sequence[float] | None = None) -> pd.DataFrame:
-    """Our Table beside the paper's: mean and spread over runs, the paper's value and the difference."""
-    ours = summarise(df, lams)
+def _rule_rows(df: pd.DataFrame, rule: dict | None) -> pd.DataFrame:
+    """The rows of one pruning rule (the paper's unless ``rule`` names another; see ``select_rule``)."""
+    return select_rule(df, **(rule or {})) if "scope" in df.columns else df
+
+
+def compare_with_paper(
+    df: pd.DataFrame, dataset: str, lams: Sequence[float] | None = None, rule: dict | None = None
+) -> pd.DataFrame:
+    """Our Table beside the paper's: mean and spread over runs, the paper's value and the difference.
+
+    ``rule`` picks the pruning rule (keyword arguments of ``study.select_rule``; the paper's by default).
+    """
+    ours = summarise(df, lams, **(rule or {}))
     paper = paper_table(dataset).rename(columns={"accuracy": "paper"})
     out = ours.merge(paper, on=["loss", "hypernet", "fraction"], how="left")
     out["difference"] = out["accuracy"] - out["paper"]
@@ -36,16 +46,35 @@ def compare_with_paper(df: pd.DataFrame, dataset: str, lams: Sequence[float] | N
     return out
 
 
+def table1_view(t: pd.DataFrame) -> pd.DataFrame:
+    """``compare_with_paper``'s output as Table 1: one row per implementation, one column per level.
+
+    Each cell reads "mean ± std (paper's value; difference)", accuracies in %.
+    """
+    view = t.assign(
+        cell=lambda d: [
+            f"{100 * a:.2f} ± {100 * s:.2f} ({100 * p:.2f}; {100 * x:+.2f})"
+            for a, s, p, x in zip(d.accuracy, d.spread.fillna(0), d.paper, d.difference)
+        ],
+        name=lambda d: "(" + d.letter + ") " + d.implementation,
+    )
+    return view.pivot(index="name", columns="fraction", values="cell").rename(columns=lambda f: f"{100 * f:.0f} %")
+
+
 def _lam_colors(lams):
     cmap = plt.get_cmap("viridis")
     return {lam: cmap(i / max(1, len(lams) - 1)) for i, lam in enumerate(sorted(lams))}
 
 
-def plot_pruning_grid(df: pd.DataFrame, losses: Sequence[str] | None = None, title: str | None = None):
+def plot_pruning_grid(
+    df: pd.DataFrame, losses: Sequence[str] | None = None, title: str | None = None, rule: dict | None = None
+):
     """Figure 4/6 layout: rows are losses, columns hypernet forms; accuracy against % deleted per lambda.
 
-    Lines are means over runs; the shaded band is +- one standard deviation over runs.
+    Lines are means over runs; the shaded band is +- one standard deviation over runs. ``rule``
+    picks the pruning rule (the paper's by default).
     """
+    df = _rule_rows(df, rule)
     losses = list(losses or [v for v in LOSS_LABELS if v in set(df.loss)])
     hypers = [h for h in HYPERNETS if h in set(df.hypernet)]
     colors = _lam_colors(df.lam.unique())
@@ -73,9 +102,9 @@ def plot_pruning_grid(df: pd.DataFrame, losses: Sequence[str] | None = None, tit
     return fig
 
 
-def plot_average_curves(df: pd.DataFrame, lams: Sequence[float] | None = None, ax=None):
+def plot_average_curves(df: pd.DataFrame, lams: Sequence[float] | None = None, ax=None, rule: dict | None = None):
     """Figure 5/7 layout: every implementation's accuracy averaged over lambda (and runs)."""
-    summary = summarise(df, lams)
+    summary = summarise(df, lams, **(rule or {}))
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     styles = {"direct": "-", "linear": "--", "piecewise": ":"}
@@ -91,8 +120,9 @@ def plot_average_curves(df: pd.DataFrame, lams: Sequence[float] | None = None, a
     return ax
 
 
-def plot_surface(df: pd.DataFrame, implementation: str = "variational-piecewise", ax=None):
+def plot_surface(df: pd.DataFrame, implementation: str = "variational-piecewise", ax=None, rule: dict | None = None):
     """Figure 1: accuracy over log10 lambda and % deleted, for one hypernetwork (mean over runs)."""
+    df = _rule_rows(df, rule)
     sub = df[df.implementation == implementation]
     if sub.empty:
         raise ValueError(f"no rows for implementation {implementation!r}")

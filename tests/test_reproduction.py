@@ -1,0 +1,73 @@
+"""Comparisons with the paper's tables and claims, and the pruning mechanism measurements."""
+
+import pandas as pd
+import pytest
+import torch
+
+import varhyper_mini as vh
+from varhyper_mini import models, plots, reproduction, study
+
+
+def _fake_study(offset_high: float) -> pd.DataFrame:
+    """A pruning table whose paper's rule sits on Table 1 at 0-50 % and ``offset_high`` below it at 70-90 %."""
+    paper = plots.paper_table("mnist")
+    rows = []
+    for r in paper.itertuples():
+        for rule in study.pruning_rules(study.preset("mnist", "quick"), r.loss):
+            shift = offset_high if r.fraction >= 0.7 and rule["correction"] == "none" else 0.0
+            rows.append({"implementation": f"{r.loss}-{r.hypernet}", "loss": r.loss, "hypernet": r.hypernet,
+                         "lam": 1.0, "run": 0, **rule, "fraction": r.fraction,
+                         "accuracy": r.accuracy - shift})  # fmt: skip
+    return pd.DataFrame(rows, columns=study.CSV_COLUMNS)
+
+
+def test_gap_table_separates_low_and_high_fractions_and_rules():
+    gaps = reproduction.gap_table({"a": _fake_study(0.2)})
+    paper_rule = gaps[(gaps.scope == "layer") & (gaps.criterion == "paper") & (gaps.correction == "none")].iloc[0]
+    assert paper_rule.gap_low == pytest.approx(0.0, abs=1e-9)
+    assert paper_rule.gap_high == pytest.approx(20.0) and paper_rule.signed_high == pytest.approx(-20.0)
+    corrected = gaps[(gaps.scope == "layer") & (gaps.criterion == "paper") & (gaps.correction == "bias")].iloc[0]
+    assert corrected.gap_high == pytest.approx(0.0, abs=1e-9)
+    assert set(gaps.study) == {"a"} and len(gaps) == len(reproduction.RULES)
+
+
+def test_claims_hold_on_the_papers_own_numbers():
+    c = reproduction.claims(_fake_study(0.0))
+    assert list(c.columns) == ["claim", "case", "difference", "holds"]
+    assert len(c) == 6 + 6
+    # Table 1 itself: L1 beats L3 at 70 and 90 % in every form.
+    assert c[c.claim.str.startswith("2")].holds.all()
+
+
+def test_hidden_shift_vanishes_after_bias_correction_on_the_same_data():
+    torch.manual_seed(0)
+    target = models.mnist_mlp(hidden=8)
+    x = torch.rand(64, 1, 28, 28) * 2 - 1
+    x[:, :, :4] = -1.0  # a band of always-background pixels, as under [-1, 1]
+    data = vh.TensorData(x, torch.zeros(64, dtype=torch.long))
+    params = vh.GaussianParams.from_module(target, log_sigma=-3.0)
+    out = reproduction.hidden_shift(target, params, data, data, 0.9)
+    assert out["shift"].shape == (8,) and out["spread"].shape == (8,)
+    assert out["shift"].abs().max() > 1e-3
+    assert torch.allclose(out["shift_corrected"], torch.zeros(8), atol=1e-5)
+    bg = reproduction.background_pixels(data)
+    assert bg.shape == (784,) and int(bg.sum()) == 4 * 28
+    with pytest.raises(ValueError, match="linear layer"):
+        reproduction.hidden_shift(target, params, data, data, 0.9, layer="conv9")
+
+
+def test_wine_claims_compare_linear_piecewise_and_finetuning():
+    rows = []
+    for n, model, stage, kl in [(1, "linear", "trained", 1e-2), (3, "piecewise", "trained", 1e-3),
+                                (1, "linear", "finetuned", 1e-3), (3, "piecewise", "finetuned", 1e-2)]:  # fmt: skip
+        rows.append({"model": model, "n_pieces": n, "lam": 100.0, "run": 0, "stage": stage, "accuracy": 1.0,
+                     "sym_kl": kl})  # fmt: skip
+    c = reproduction.wine_claims(pd.DataFrame(rows))
+    assert c.holds.tolist() == [True, True, False]  # N=3 closer; N=1 fine-tune helps; N=3 fine-tune does not
+    assert c.iloc[0].reference == pytest.approx(-2.0) and c.iloc[0].compared == pytest.approx(-3.0)
+
+
+@pytest.mark.parametrize("holding, cases, word", [(6, 6, "supported"), (3, 6, "partly supported"),
+                                                   (2, 6, "not supported"), (0, 0, "not tested")])  # fmt: skip
+def test_verdict(holding, cases, word):
+    assert reproduction.verdict(holding, cases) == word
