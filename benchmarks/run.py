@@ -64,16 +64,19 @@ def measure_paired(fn: Callable[[], object], base: Callable[[], object], repeats
             "ratio": med_a / med_b}  # fmt: skip
 
 
+def first_batches(data: vh.TensorData, steps: int, batch: int, g: torch.Generator):
+    """The first ``steps`` shuffled batches (x, y) of ``data``, drawn with ``g``."""
+    for _, idx in zip(range(steps), vh.data.batches(len(data), batch, g)):
+        yield data.x[idx], data.y[idx]
+
+
 def plain_steps(target: torch.nn.Module, data: vh.TensorData, steps: int, batch: int) -> Callable[[], None]:
     """A plain deterministic module trained with Adam: the baseline step."""
     opt = torch.optim.Adam(target.parameters(), lr=5e-4)
     g = torch.Generator().manual_seed(0)
 
     def run() -> None:
-        for i, idx in enumerate(vh.data.batches(len(data), batch, g)):
-            if i == steps:
-                break
-            x, y = data.x[idx], data.y[idx]
+        for x, y in first_batches(data, steps, batch, g):
             if data.augment is not None:
                 x = data.augment(x, g)
             # The same memory layout as the package's training step, so that the ratio compares like with like.
@@ -136,10 +139,7 @@ def hand_composed_steps(data: vh.TensorData, steps: int, batch: int) -> Callable
     g = torch.Generator().manual_seed(0)
 
     def run() -> None:
-        for i, idx in enumerate(vh.data.batches(len(data), batch, g)):
-            if i == steps:
-                break
-            x, y = data.x[idx], data.y[idx]
+        for x, y in first_batches(data, steps, batch, g):
             lam = float(prior.sample(1, g))
             q = hyper(lam)
             nll = F.cross_entropy(vh.functional_forward(target, q.sample(g), x), y)
@@ -166,10 +166,7 @@ def eager_floor_steps(data: vh.TensorData, steps: int, batch: int) -> Callable[[
     n_train = len(data)
 
     def run() -> None:
-        for i, idx in enumerate(vh.data.batches(len(data), batch, g)):
-            if i == steps:
-                break
-            x, y = data.x[idx], data.y[idx]
+        for x, y in first_batches(data, steps, batch, g):
             sigma = torch.exp(log_sigma)
             w = torch.addcmul(mean, sigma, torch.randn(mean.shape, generator=g))
             nll = F.cross_entropy(torch.func.functional_call(target, spec.unflatten(w), (x,)), y)
@@ -230,11 +227,9 @@ def bench_peers(data, batch: int, steps: int, repeats: int) -> list[dict]:
     n_train = len(data)
 
     def peer() -> None:
-        for i, idx in enumerate(vh.data.batches(len(data), batch, g)):
-            if i == steps:
-                break
-            out, kl = model(data.x[idx])
-            loss = F.cross_entropy(out, data.y[idx]) + kl / n_train
+        for x, y in first_batches(data, steps, batch, g):
+            out, kl = model(x)
+            loss = F.cross_entropy(out, y) + kl / n_train
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_value_(model.parameters(), 1.0)

@@ -10,7 +10,14 @@ import pandas as pd
 
 from .study import HYPERNETS, LETTERS, select_rule, summarise
 
-__all__ = ["paper_table", "compare_with_paper", "table1_view", "plot_pruning_grid", "plot_average_curves", "plot_surface"]
+__all__ = [
+    "paper_table",
+    "compare_with_paper",
+    "table1_view",
+    "plot_pruning_grid",
+    "plot_average_curves",
+    "plot_surface",
+]
 
 LOSS_LABELS = {"variational": "variational (L1)", "covariance": "covariance (L2)", "base": "base (L3)"}
 HYPERNET_LABELS = {"direct": "direct", "linear": "linear hypernet", "piecewise": "piecewise-linear hypernet"}
