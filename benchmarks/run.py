@@ -27,6 +27,7 @@ from varhyper_mini import models
 from varhyper_mini.study import _git_commit  # the commit, marked +dirty when the package has changes
 
 HERE = Path(__file__).resolve().parent
+EPOCH_STEPS = 235  # batches of 256 in one MNIST epoch (60,000 images)
 GROUPS = ("mlp", "lambda", "cnn", "layout", "models", "data", "study", "peers", "wall")
 
 
@@ -90,7 +91,7 @@ def plain_steps(target: torch.nn.Module, data: vh.TensorData, steps: int, batch:
 
 def hyper_steps(make_target, kind: str, loss: str, k: int, data, steps: int, batch: int, m: int = 1):
     """``steps`` training steps of ``m`` hypernetworks of one kind through ``train_many``."""
-    sub = data.take(torch.arange(min(len(data), steps * batch)))
+    sub = data if steps * batch >= len(data) else data.take(torch.arange(steps * batch))
     target = make_target()
     variational = loss != "base"
     make = {
@@ -393,11 +394,12 @@ def main(argv=None) -> int:
     cifar = vh.data.cifar10(train=True) if groups & {"cnn", "layout"} else None
     make = ["make", "--no-print-directory"]
     runners: dict[str, Callable[[], list[dict]]] = {
+        # Whole epochs over the 60,000 images: the same data, batches and memory traffic as a study.
         "mlp": lambda: (
-            bench_training("mnist-mlp", models.mnist_mlp, mnist, 256, 8 if quick else 40, reps)
-            + bench_steps_by_hand(mnist, 256, 8 if quick else 40, reps)
+            bench_training("mnist-mlp", models.mnist_mlp, mnist, 256, 8 if quick else EPOCH_STEPS, reps)
+            + bench_steps_by_hand(mnist, 256, 8 if quick else EPOCH_STEPS, reps)
         ),
-        "peers": lambda: bench_peers(mnist, 256, 8 if quick else 40, reps),
+        "peers": lambda: bench_peers(mnist, 256, 8 if quick else EPOCH_STEPS, reps),
         "lambda": lambda: bench_lambda_batching(mnist, 256, 8 if quick else 40, reps),
         # A CNN step takes seconds on 2 cores: a smaller batch keeps the suite short; the ratios hold.
         "cnn": lambda: bench_training(
