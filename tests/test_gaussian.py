@@ -125,3 +125,22 @@ def test_kl_with_python_float_prior_is_float64_exact_and_tiny_priors_are_valid()
         assert abs(float(p.kl(pv) / want) - 1.0) < 1e-14
     # 1e-50 underflows to zero in float32; as a float64 it is a valid (if extreme) prior variance.
     assert torch.isfinite(GaussianParams(mean, ls).kl(1e-50))
+
+
+def test_sigma_reused_by_kl_is_never_stale():
+    from varhyper_mini import LinearHypernet
+
+    h = LinearHypernet(models.wine_logreg())
+    q = h(10.0)
+    with torch.no_grad():
+        q.sample()  # caches sigma without a graph
+    q.kl().backward()  # the KL must still reach log sigma through sigma^2
+    fresh = LinearHypernet(models.wine_logreg())
+    fresh.load_state_dict(h.state_dict())
+    fresh(10.0).kl().backward()
+    assert torch.allclose(h.log_sigma_ends.grad, fresh.log_sigma_ends.grad)
+    p = GaussianParams.from_flat(ParamSpec(("w",), (torch.Size([3]),)), torch.zeros(3), torch.zeros(3))
+    before = p.kl()
+    p.log_sigma["w"].fill_(-1.0)  # in place, through the dict's view
+    assert not torch.allclose(p.kl(), before)
+    assert torch.allclose(p.kl(), kl_to_prior(torch.zeros(3), torch.full((3,), -1.0)).sum())

@@ -137,6 +137,9 @@ class GaussianParams:
     # Whole-model work (noise, KL, norms) then runs as a few passes over one tensor.
     _flat: tuple[Tensor, Tensor | None] | None = field(default=None, repr=False, compare=False)
     _views: tuple[Tensor, ...] = field(default=(), init=False, repr=False, compare=False)
+    # Built on first use from the flat tensors: the layout and sigma = exp(log_sigma), shared by
+    # sample() and kl() so that a training step computes the exponential once.
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.mean, dict) or not self.mean:
@@ -163,7 +166,9 @@ class GaussianParams:
         if log_sigma is not None and log_sigma.shape != mean.shape:
             raise ValueError(f"log_sigma has shape {tuple(log_sigma.shape)}, mean has {tuple(mean.shape)}")
         ls = None if log_sigma is None else spec.unflatten(log_sigma)
-        return cls(spec.unflatten(mean), ls, tuple(mean.shape[:-1]), _flat=(mean, log_sigma))
+        out = cls(spec.unflatten(mean), ls, tuple(mean.shape[:-1]), _flat=(mean, log_sigma))
+        out._cache["spec"] = spec
+        return out
 
     def _entries(self) -> tuple[Tensor, ...]:
         return (*self.mean.values(), *(() if self.log_sigma is None else self.log_sigma.values()))
@@ -177,7 +182,22 @@ class GaussianParams:
             return None
         return self._flat
 
+    def _flat_sigma(self, log_sigma: Tensor) -> Tensor:
+        # Reused only while it is still right: same grad mode (a sigma made under no_grad must
+        # not cut the KL's gradient) and log_sigma not modified in place since.
+        try:
+            key = (torch.is_grad_enabled(), log_sigma._version)
+        except (RuntimeError, AttributeError):  # tensors inside torch.func transforms have no version
+            return torch.exp(log_sigma)
+        cached = self._cache.get("sigma")
+        if cached is None or cached[0] != key:
+            cached = (key, torch.exp(log_sigma))
+            self._cache["sigma"] = cached
+        return cached[1]
+
     def _spec(self) -> ParamSpec:
+        if "spec" in self._cache:
+            return self._cache["spec"]
         nb = len(self.batch_shape)
         return ParamSpec(tuple(self.mean), tuple(m.shape[nb:] for m in self.mean.values()))
 
@@ -221,7 +241,7 @@ class GaussianParams:
         if flat is not None:  # one draw for the whole model
             mean, ls = flat
             eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-            return self._spec().unflatten(torch.addcmul(mean, torch.exp(ls), eps))
+            return self._spec().unflatten(torch.addcmul(mean, self._flat_sigma(ls), eps))
         out = {}
         for k, m in self.mean.items():
             eps = torch.randn(m.shape, generator=generator, dtype=m.dtype, device=m.device)
@@ -244,7 +264,7 @@ class GaussianParams:
         if flat is not None:
             # Sum first, then combine with the prior: the prior variance is one number per
             # batch entry, so the per-weight work is a few reductions over (..., P).
-            return kl_to_prior_flat(flat[0], flat[1], prior_var)
+            return kl_to_prior_flat(flat[0], flat[1], prior_var, self._flat_sigma(flat[1]))
         # float64 for a Python float, so float64 parameters see the prior variance unrounded.
         pv = prior_var if isinstance(prior_var, Tensor) else torch.as_tensor(prior_var, dtype=torch.float64)
         total = 0.0
