@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ._checks import as_positive
+
 __all__ = ["GaussianParams", "ParamSpec", "kl_to_prior", "kl_to_prior_flat", "check_prior_var"]
 
 
@@ -76,15 +78,18 @@ class ParamSpec:
 
 
 def check_prior_var(prior_var: float | Tensor) -> None:
-    """Reject a prior variance that is not positive and finite (raises ``ValueError``)."""
-    if isinstance(prior_var, (int, float)) and not isinstance(prior_var, bool):
-        # Plain numbers are checked without building a tensor: this runs every training step.
-        if not (math.isfinite(prior_var) and prior_var > 0):
+    """Reject a prior variance that is not positive and finite (raises ``ValueError``).
+
+    A real number (Python, NumPy, 0-d tensor; not a bool) or a tensor of such values. Training
+    a float32 model also needs it inside the float32 range (``train`` checks that).
+    """
+    if isinstance(prior_var, float) and math.isfinite(prior_var) and prior_var > 0:
+        return  # the common case, checked without building a tensor: this runs every training step
+    if isinstance(prior_var, Tensor) and prior_var.ndim > 0:
+        if prior_var.dtype == torch.bool or not bool(torch.all(torch.isfinite(prior_var) & (prior_var > 0))):
             raise ValueError(f"prior_var must be positive and finite, got {prior_var!r}")
         return
-    t = prior_var if isinstance(prior_var, Tensor) else torch.as_tensor(prior_var, dtype=torch.float64)
-    if not bool(torch.all(torch.isfinite(t) & (t > 0))):
-        raise ValueError(f"prior_var must be positive and finite, got {prior_var!r}")
+    as_positive(prior_var, "prior_var")
 
 
 def kl_to_prior(mean: Tensor, log_sigma: Tensor, prior_var: float | Tensor = 1.0) -> Tensor:

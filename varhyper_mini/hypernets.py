@@ -12,10 +12,12 @@ standard deviations, shape ``(k, P)`` (or ``None`` for a deterministic model).
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
+from ._checks import F32_MAX, F32_TINY, LOG_SIGMA_RANGE, as_int, as_positive, as_real, check_target
 from .gaussian import GaussianParams, ParamSpec
 
 __all__ = [
@@ -29,28 +31,17 @@ __all__ = [
 
 
 def check_lam(lam: float | Tensor) -> Tensor:
-    """Return lambda as a 0-d float tensor, or raise ``ValueError`` naming the bad value.
+    """Return lambda as a 0-d float64 tensor, or raise ``ValueError`` naming the bad value.
 
-    Lambda must be one positive, finite number: a Python float/int or a 0-d tensor.
+    Lambda must be one positive, finite real number (a Python or NumPy number, or a 0-d
+    tensor; not a bool) inside the float32 range [1.2e-38, 3.4e38], where training computes.
     """
-    if isinstance(lam, (int, float)) and not isinstance(lam, bool):
-        if not (math.isfinite(lam) and lam > 0.0):
-            raise ValueError(f"lambda must be positive and finite, got {float(lam)!r}")
-        return torch.tensor(float(lam), dtype=torch.float64)
-    if isinstance(lam, bool) or not isinstance(lam, Tensor):
-        raise ValueError(f"lambda must be a positive finite number, got {lam!r} ({type(lam).__name__})")
-    if isinstance(lam, Tensor):
-        if lam.ndim != 0:
-            raise ValueError(
-                f"lambda must be a single number (0-d tensor), got a tensor of shape {tuple(lam.shape)}; "
-                "use Hypernet.params_batch for several lambdas"
-            )
-        t = lam.detach().to(torch.float64)
-    else:
-        t = torch.tensor(float(lam), dtype=torch.float64)
-    if not bool(torch.isfinite(t)) or float(t) <= 0.0:
-        raise ValueError(f"lambda must be positive and finite, got {float(t)!r}")
-    return t
+    if isinstance(lam, Tensor) and lam.ndim != 0:
+        raise ValueError(
+            f"lambda must be a single number (0-d tensor), got a tensor of shape {tuple(lam.shape)}; "
+            "use Hypernet.params_batch for several lambdas"
+        )
+    return torch.tensor(as_positive(lam, "lambda", f32=True), dtype=torch.float64)
 
 
 class Hypernet(nn.Module):
@@ -62,7 +53,14 @@ class Hypernet(nn.Module):
         lam_range: (lo, hi), the lambda interval Lambda; lambda is encoded as
             u = (ln lambda - ln lo) / (ln hi - ln lo), so u is in [0, 1] on Lambda.
         variational: produce log standard deviations too (q(w) = N(mu, sigma^2)).
-        init_log_sigma: initial log standard deviation (-3 gives sigma ~ 0.05).
+        init_log_sigma: initial log standard deviation (-3 gives sigma ~ 0.05), a finite
+            number in [-30, 10] (so that sigma and sigma^2 neither overflow nor underflow).
+
+    Raises ``ValueError`` for a bad ``lam_range`` (both bounds must lie in the float32 range)
+    or ``init_log_sigma``, and for targets whose state the method does not model: submodules
+    with running statistics (BatchNorm), frozen parameters, parameters on the meta device.
+    The generated parameters, and every tensor the hypernetwork stores, have the target's
+    dtype.
     """
 
     def __init__(
@@ -73,13 +71,24 @@ class Hypernet(nn.Module):
         init_log_sigma: float = -3.0,
     ) -> None:
         super().__init__()
-        lo, hi = (float(v) for v in lam_range)
-        if not (0 < lo < hi < math.inf):
+        try:
+            lo, hi = (as_positive(v, "lam_range", f32=True) for v in lam_range)
+        except TypeError:
+            raise ValueError(f"lam_range must be two numbers (lo, hi), got {lam_range!r}") from None
+        if not lo < hi:
             raise ValueError(f"lam_range must satisfy 0 < lo < hi < inf, got {lam_range!r}")
         self.spec = ParamSpec.from_module(target)
+        check_target(target)
+        ls = as_real(init_log_sigma, "init_log_sigma")
+        if not LOG_SIGMA_RANGE[0] <= ls <= LOG_SIGMA_RANGE[1]:
+            raise ValueError(
+                f"init_log_sigma must be a finite log standard deviation in {list(LOG_SIGMA_RANGE)}, got {ls!r} "
+                "(sigma = exp(init_log_sigma) would overflow or underflow); -3 gives sigma ~ 0.05"
+            )
         self.lam_range = (lo, hi)
         self.variational = bool(variational)
-        self.init_log_sigma = float(init_log_sigma)
+        self.init_log_sigma = ls
+        self.dtype = next(target.parameters()).dtype
         self._log_lo, self._log_span = math.log(lo), math.log(hi) - math.log(lo)
 
     # -- helpers for subclasses -------------------------------------------------------
@@ -89,24 +98,29 @@ class Hypernet(nn.Module):
 
     def initial_log_sigma(self) -> Tensor:
         """A flat vector filled with ``init_log_sigma``."""
-        return torch.full((self.spec.total,), self.init_log_sigma)
+        return torch.full((self.spec.total,), self.init_log_sigma, dtype=self.dtype)
 
     # -- the public interface ---------------------------------------------------------
     def encode(self, lam: float | Tensor) -> Tensor:
-        """u = (ln lambda - ln lo) / (ln hi - ln lo), a 0-d tensor (0 at lo, 1 at hi)."""
-        if isinstance(lam, (int, float)) and not isinstance(lam, bool):
-            check_lam(lam)  # raises for a bad value; the arithmetic stays in double precision
-            u = (math.log(lam) - self._log_lo) / self._log_span
-            return torch.tensor(u, dtype=torch.get_default_dtype())
-        t = check_lam(lam)
-        return ((torch.log(t) - self._log_lo) / self._log_span).to(torch.get_default_dtype())
+        """u = (ln lambda - ln lo) / (ln hi - ln lo), a 0-d tensor of the hypernetwork's dtype (0 at lo, 1 at hi)."""
+        lam = float(check_lam(lam))  # raises for a bad value; the arithmetic stays in double precision
+        return torch.tensor((math.log(lam) - self._log_lo) / self._log_span, dtype=self.dtype)
 
     def encode_batch(self, lams: Tensor) -> Tensor:
-        """``encode`` for a 1-d tensor of positive lambdas."""
+        """``encode`` for a 1-d tensor (or sequence) of positive lambdas in the float32 range.
+
+        Computed in double precision; returns shape ``(k,)`` in the hypernetwork's dtype.
+        """
         lams = torch.as_tensor(lams)
-        if lams.ndim != 1 or not bool(torch.all(torch.isfinite(lams) & (lams > 0))):
+        if lams.ndim != 1 or lams.dtype == torch.bool or lams.is_complex():
             raise ValueError(f"lams must be a 1-d tensor of positive finite values, got {lams!r}")
-        return (torch.log(lams) - self._log_lo) / self._log_span
+        lams64 = lams.detach().to(torch.float64)
+        if not bool(torch.all((lams64 >= F32_TINY) & (lams64 <= F32_MAX))):
+            raise ValueError(
+                f"lams must be positive, finite and inside the float32 range [{F32_TINY:.3g}, {F32_MAX:.3g}], "
+                f"got {lams!r}"
+            )
+        return ((torch.log(lams64) - self._log_lo) / self._log_span).to(self.dtype)
 
     def encode_unchecked(self, lams: Tensor) -> Tensor:
         """``encode_batch`` without the value checks, for lambdas drawn from a valid prior (any shape)."""
@@ -120,7 +134,7 @@ class Hypernet(nn.Module):
 
     def params_batch(self, lams: Tensor) -> GaussianParams:
         """G at several lambdas at once: ``GaussianParams`` with ``batch_shape == (k,)``."""
-        u = self.encode_batch(lams).to(self._device(), torch.get_default_dtype())
+        u = self.encode_batch(lams).to(self._device(), self.dtype)
         return self._to_params(*self.flat_params(u))
 
     def flat_params(self, u: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -239,8 +253,7 @@ class PiecewiseLinearHypernet(_KnotHypernet):
     """
 
     def __init__(self, target: nn.Module, n_pieces: int = 5, **kwargs) -> None:
-        if not isinstance(n_pieces, int) or isinstance(n_pieces, bool) or n_pieces < 1:
-            raise ValueError(f"n_pieces must be a positive integer, got {n_pieces!r}")
+        n_pieces = as_int(n_pieces, "n_pieces")
         super().__init__(target, **kwargs)
         self.n_pieces = n_pieces
         self._init_knots(target, n_pieces + 1, "mean_knots", "log_sigma_knots")
@@ -271,14 +284,38 @@ def functional_forward(module: nn.Module, params: GaussianParams | dict[str, Ten
 
 
 def call_with(module: nn.Module, weights: dict[str, Tensor], x: Tensor) -> Tensor:
-    """``module(x)`` with external ``weights`` (names already checked); images go in channels-last."""
-    return torch.func.functional_call(module, weights, (channels_last(x),))
+    """``module(x)`` with external ``weights`` (names already checked); see ``channels_last`` for the layout."""
+    return torch.func.functional_call(module, weights, (channels_last(x, module),))
 
 
-def channels_last(x: Tensor) -> Tensor:
+def _layout_free(module: nn.Module) -> bool:
+    """True when every submodule is a built-in ``torch.nn`` layer, whose result does not depend on the memory layout.
+
+    A user's own ``forward`` may call ``x.view(...)``, which fails (or differs) on a channels-last tensor.
+    """
+    return all(type(m).__module__.startswith("torch.nn.modules.") for m in module.modules())
+
+
+def channels_last(x: Tensor, module: nn.Module | None = None) -> Tensor:
     """Images (N, C, H, W) in channels-last memory layout; any other tensor unchanged.
 
     The same values, laid out so that CPU (oneDNN) and GPU convolutions run faster: on this
     book's 2-core CPU a CIFAR-10 step is measurably quicker (see benchmarks/results.json).
+    Given the ``module`` that will receive ``x``, the layout changes only when it is made of
+    built-in ``torch.nn`` layers: a user's own ``forward`` gets ``x`` as it is.
     """
-    return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
+    if x.ndim == 4 and (module is None or _layout_free(module)):
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+@contextmanager
+def evaluation(module: nn.Module):
+    """Run ``module`` in eval mode (no dropout, no updates of running statistics); restore every submodule's mode."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode

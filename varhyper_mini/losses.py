@@ -14,12 +14,12 @@ result is then averaged over the batch, so each function returns a scalar.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
+from ._checks import F32_MAX, F32_TINY, as_int
 from .gaussian import GaussianParams, check_prior_var, kl_to_prior_flat
+from .hypernets import check_lam
 
 __all__ = [
     "variational",
@@ -36,31 +36,37 @@ LOSSES = ("variational", "covariance", "base")
 
 
 def _check(n_train: int, lam: float | Tensor) -> Tensor | float:
-    if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1:
-        raise ValueError(f"n_train must be a positive integer (the training-set size), got {n_train!r}")
-    if isinstance(lam, (int, float)) and not isinstance(lam, bool):
-        # A plain number stays a Python float (double precision): float64 parameters see it
-        # unrounded, and no tensor is built on this per-step path.
-        if not (math.isfinite(lam) and lam > 0):
-            raise ValueError(f"lambda must be positive and finite, got {lam!r}")
-        return float(lam)
-    lam_t = lam if isinstance(lam, Tensor) else torch.as_tensor(lam, dtype=torch.float64)
-    if not bool(torch.all(torch.isfinite(lam_t) & (lam_t > 0))):
-        raise ValueError(f"lambda must be positive and finite, got {lam!r}")
-    return lam_t
+    as_int(n_train, "n_train (the training-set size)")
+    if isinstance(lam, Tensor) and lam.ndim > 0:  # one lambda per batch entry
+        lam64 = lam.detach().to(torch.float64)
+        if lam.dtype == torch.bool or not bool(torch.all((lam64 >= F32_TINY) & (lam64 <= F32_MAX))):
+            raise ValueError(f"lambda must be positive, finite and inside the float32 range, got {lam!r}")
+        return lam
+    # A plain number stays a Python float (double precision): float64 parameters see it unrounded.
+    return float(check_lam(lam))
 
 
 def penalty(name: str, params: GaussianParams, lam: float | Tensor, n_train: int, prior_var: float = 1.0) -> Tensor:
     """The complexity term of loss ``name``, already divided by ``n_train``.
 
-    Returns a tensor of ``params.batch_shape`` (a scalar for unbatched params).
+    Returns a tensor of ``params.batch_shape`` (a scalar for unbatched params). Raises
+    ``ValueError`` for a bad name, ``n_train`` (a positive integer), lambda (positive, finite,
+    in the float32 range) or ``prior_var``, and when the penalty is not finite (e.g. lambda
+    times the KL overflows): a loss that is inf or NaN must not be trained on.
     """
     check_loss_name(name)
     lam_t = _check(n_train, lam)
     if name != "base":
         params._require_variational(f"the {name} loss")
         check_prior_var(prior_var)
-    return penalty_unchecked(name, params, lam_t, n_train, prior_var)
+    out = penalty_unchecked(name, params, lam_t, n_train, prior_var)
+    if not bool(torch.all(torch.isfinite(out.detach()))):
+        raise ValueError(
+            f"the {name} penalty is not finite ({out.detach().flatten()[:4].tolist()}) at lambda = {lam!r}, "
+            f"n_train = {n_train}, prior_var = {prior_var!r}: lambda is too large for these parameters, or the "
+            "parameters are not finite. Use a smaller lambda (or lam_range), or check the parameters."
+        )
+    return out
 
 
 def check_loss_name(name: str) -> None:

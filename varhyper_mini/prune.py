@@ -15,9 +15,10 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from ._checks import as_real, check_has_values
 from .data import TensorData, batches
 from .gaussian import GaussianParams
-from .hypernets import Hypernet, call_with
+from .hypernets import Hypernet, call_with, check_lam, evaluation
 from .train import accuracy
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "CRITERIA",
     "SCOPES",
     "sparsity",
+    "check_fraction",
+    "nothing_to_prune",
 ]
 
 FRACTIONS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9)
@@ -46,12 +49,56 @@ def prunable_names(params: GaussianParams) -> list[str]:
     return [n for n, t in params.mean.items() if t.ndim - nb >= 2]
 
 
+def nothing_to_prune(names) -> ValueError:
+    """The one error every pruning function raises for a model (parameter ``names``) without weight tensors."""
+    return ValueError(
+        f"nothing to prune: the parameters {list(names)} are all 1-d (biases, scales), and only weight "
+        "tensors of two or more dimensions are ranked and pruned. Pass biases=True to prune 1-d parameters "
+        "too (prune, pruning_masks, relevance), or use a target with weight matrices."
+    )
+
+
+def _ranked_names(params: GaussianParams, biases: bool) -> list[str]:
+    names = list(params.mean) if biases else prunable_names(params)
+    if not names:
+        raise nothing_to_prune(params.mean)
+    return names
+
+
+def _var_scores(mean: Tensor, log_sigma: Tensor, name: str) -> Tensor:
+    """|mu| / sigma, exact even where sigma over- or underflows in the parameters' dtype.
+
+    Computed as exp(log|mu| - log sigma) in float64 where the plain quotient is not finite; a
+    deleted weight (mean 0) scores 0.
+    """
+    m = mean.abs()
+    bad_sigma = torch.isposinf(log_sigma) | torch.isnan(log_sigma) | (torch.isneginf(log_sigma) & (m != 0))
+    if bool(bad_sigma.any()):
+        raise ValueError(
+            f"log sigma of {name!r} is NaN, +inf, or -inf (sigma = 0) for a non-zero mean: |mu|/sigma cannot rank "
+            "these weights. The model has diverged or was edited; use criterion='simple' (|mu|) or retrain it."
+        )
+    score = torch.where(m == 0, m, m / torch.exp(log_sigma))
+    if bool(torch.isfinite(score).all()):
+        return score
+    # sigma underflows to 0 (or overflows) in this dtype: the quotient in log space, in float64.
+    log_score = torch.log(m.double()) - log_sigma.double()
+    score = torch.where(m == 0, torch.zeros_like(log_score), torch.exp(log_score))
+    if not bool(torch.isfinite(score).all()):
+        raise ValueError(f"|mu|/sigma of {name!r} overflows even in float64; the model's log sigma is out of range")
+    return score
+
+
 def relevance(params: GaussianParams, criterion: str = "var", biases: bool = False) -> dict[str, Tensor]:
     """Per-weight score: |mu| / sigma for "var" (eq. 17), |mu| for "simple" (eq. 18).
 
     A larger score means a more relevant weight; pruning removes the smallest scores. Weight
     tensors only, unless ``biases``. A weight already deleted (mean 0, sigma 0) scores 0.
-    Raises ``ValueError`` for an unknown criterion, or "var" on a deterministic model.
+    Scores have the parameters' dtype, or float64 for a tensor whose |mu| / sigma does not fit
+    in it (sigma under- or overflowing), so the ranking never depends on position.
+    Raises ``ValueError`` for an unknown criterion, "var" on a deterministic model, non-finite
+    means or log sigmas (other than a deleted weight's -inf), or a model with nothing to
+    rank (no weight tensors and ``biases=False``).
     """
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
@@ -59,13 +106,13 @@ def relevance(params: GaussianParams, criterion: str = "var", biases: bool = Fal
         raise ValueError(
             "criterion 'var' (|mu|/sigma) needs a variational model; use criterion='simple' for a deterministic one"
         )
+    check_has_values(params.mean.values())
     out = {}
-    for n in list(params.mean) if biases else prunable_names(params):
-        m = params.mean[n].detach().abs()
-        if criterion == "var":
-            # 0 / 0 for a deleted weight would be NaN and rank by position: it scores 0 instead.
-            m = torch.where(m == 0, m, m / torch.exp(params.log_sigma[n].detach()))
-        out[n] = m
+    for n in _ranked_names(params, biases):
+        mean = params.mean[n].detach()
+        if not bool(torch.isfinite(mean).all()):
+            raise ValueError(f"the means of {n!r} are not finite (the model has diverged); they cannot be ranked")
+        out[n] = _var_scores(mean, params.log_sigma[n].detach(), n) if criterion == "var" else mean.abs()
     return out
 
 
@@ -78,13 +125,22 @@ def _lowest(scores: Tensor, count: int) -> Tensor:
     return mask.view_as(scores)
 
 
-def _check_prune_args(params: GaussianParams, fraction: float, scope: str) -> None:
+def check_fraction(fraction, name: str = "fraction") -> float:
+    """The share of weights to delete as a float in [0, 1] (any real number type, not a bool), else ``ValueError``."""
+    f = as_real(fraction, name)
+    if not 0.0 <= f <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {fraction!r}")
+    return f
+
+
+def _check_prune_args(params: GaussianParams, fraction: float, scope: str) -> float:
+    if not isinstance(params, GaussianParams):
+        raise ValueError(f"params must be GaussianParams, got {type(params).__name__}")
     if params.batch_shape:
         raise ValueError("prune takes the parameters of one model; pick one with params[i]")
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= float(fraction) <= 1.0:
-        raise ValueError(f"fraction must be a number in [0, 1], got {fraction!r}")
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; choose one of {SCOPES}")
+    return check_fraction(fraction)
 
 
 def pruning_masks(
@@ -92,10 +148,10 @@ def pruning_masks(
 ) -> dict[str, Tensor]:
     """Boolean masks, True for the weights that ``prune`` deletes, keyed by parameter name.
 
-    Same arguments as ``prune``. Tensors that are never pruned (biases, unless ``biases``)
-    have no entry. Raises ``ValueError`` for a bad fraction, criterion or scope.
+    Same arguments, and errors, as ``prune``. Tensors that are never pruned (biases, unless
+    ``biases``) have no entry.
     """
-    _check_prune_args(params, fraction, scope)
+    fraction = _check_prune_args(params, fraction, scope)
     scores = relevance(params, criterion, biases=biases)
     if scope == "layer":
         return {n: _lowest(s, round(fraction * s.numel())) for n, s in scores.items()}
@@ -131,15 +187,18 @@ def prune(
 
     Args:
         params: the model's parameters (unbatched).
-        fraction: share of weights to delete, 0 <= fraction <= 1; the count per tensor
-            (``scope="layer"``) or overall (``"global"``) is round(fraction * n).
+        fraction: share of weights to delete, a real number (Python, NumPy or 0-d tensor; not
+            a bool) with 0 <= fraction <= 1; the count per tensor (``scope="layer"``) or
+            overall (``"global"``) is round(fraction * n).
         criterion: "var" (|mu|/sigma, eq. 17) or "simple" (|mu|, eq. 18).
         scope: "layer" prunes the same fraction of every weight tensor (the authors' code);
             "global" ranks all weights together under one threshold.
         biases: rank and prune the biases too (the paper and its code keep them).
     Raises:
-        ValueError: for batched params, a fraction outside [0, 1], an unknown criterion or
-            scope, or ``criterion="var"`` on a deterministic model.
+        ValueError: for batched params, a fraction outside [0, 1] or a bool, an unknown
+            criterion or scope, ``criterion="var"`` on a deterministic model, non-finite
+            parameters (see ``relevance``), or nothing to prune (no weight tensors and
+            ``biases=False``; every pruning function raises the same error).
     """
     return apply_masks(params, pruning_masks(params, fraction, criterion, scope, biases))
 
@@ -177,7 +236,7 @@ def layer_input_means(
         return {}
     dev = next(iter(weights.values())).device
     try:
-        with torch.no_grad():
+        with torch.no_grad(), evaluation(target):
             for idx in batches(min(len(data), max_examples), 4096, shuffle=False):
                 call_with(target, weights, data.x[idx].to(dev))
     finally:
@@ -212,8 +271,8 @@ def correct_biases(
 
 
 def sparsity(params: GaussianParams) -> float:
-    """Share of weights (not biases) whose mean is exactly zero."""
-    names = prunable_names(params)
+    """Share of weights (not biases) whose mean is exactly zero; ``ValueError`` when there are no weight tensors."""
+    names = _ranked_names(params, biases=False)
     total = sum(params.mean[n].numel() for n in names)
     zeros = sum(int((params.mean[n] == 0).sum()) for n in names)
     return zeros / total
@@ -230,13 +289,19 @@ def pruning_curve(
 ) -> pd.DataFrame:
     """Algorithm 2 over a grid: accuracy at each lambda and pruning fraction.
 
-    Returns a tidy table with columns ``lam, fraction, accuracy``.
+    Returns a tidy table with columns ``lam, fraction, accuracy``. ``lams`` and ``fractions``
+    may be any sequences or arrays of real numbers; all are checked before the first model runs.
     """
+    lams = [float(check_lam(v)) for v in lams]
+    fractions = [check_fraction(f, "fractions") for f in fractions]
+    if not (lams and fractions):
+        raise ValueError("pruning_curve needs at least one lambda and one fraction")
     rows = []
     with torch.no_grad():
         for lam in lams:
             params = hypernet(lam)
+            _ranked_names(params, biases=False)  # nothing to prune: the same error as prune
             for f in fractions:
                 acc = accuracy(target, prune(params, f, criterion, scope), data)
-                rows.append({"lam": float(lam), "fraction": float(f), "accuracy": acc})
+                rows.append({"lam": lam, "fraction": f, "accuracy": acc})
     return pd.DataFrame(rows)

@@ -38,10 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ._checks import as_int, as_real, check_has_values
 from .data import TensorData, batches
 from .gaussian import GaussianParams, ParamSpec, check_prior_var
-from .hypernets import ConstantHypernet, Hypernet, PiecewiseLinearHypernet
-from .prune import prunable_names, prune
+from .hypernets import ConstantHypernet, Hypernet, PiecewiseLinearHypernet, check_lam
+from .prune import check_fraction, nothing_to_prune, prunable_names, prune
 from .train import LogUniform, accuracy, predict, train, train_many
 
 __all__ = [
@@ -89,11 +90,10 @@ def lambda_grid(lam_range: tuple[float, float], n: int) -> tuple[float, ...]:
 
     ``lambda_grid((1e-3, 1e2), 6)`` is the paper's MNIST grid {1e-3, 1e-2, ..., 1e2}.
     """
-    lo, hi = (float(v) for v in lam_range)
-    if not (0 < lo <= hi < math.inf):
+    lo, hi = (float(check_lam(v)) for v in lam_range)
+    if not lo <= hi:
         raise ValueError(f"lam_range must satisfy 0 < lo <= hi < inf, got {lam_range!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"the number of lambda values must be a positive integer, got {n!r}")
+    n = as_int(n, "the number of lambda values")
     if n == 1:
         return (math.sqrt(lo * hi),)
     return tuple(float(v) for v in np.geomspace(lo, hi, n))
@@ -408,7 +408,9 @@ def count_nonzero(params, include_biases: bool = True) -> tuple[int, int]:
         nz += int(torch.count_nonzero(t.detach()))
         total += t.numel()
     if total == 0:
-        raise ValueError("no parameters to count (with include_biases=False a model needs weight tensors)")
+        if not include_biases:  # the error every pruning function gives for such a model
+            raise nothing_to_prune(tensors)
+        raise ValueError("no floating-point parameters to count")
     return nz, total
 
 
@@ -441,10 +443,8 @@ def compression_table(
     if isinstance(params, GaussianParams) and params.batch_shape:
         raise ValueError("pass the parameters of one model (params[i] picks one from a batch)")
     rows = []
-    for f in fractions:
-        if not 0 <= float(f) <= 1:
-            raise ValueError(f"fractions must be in [0, 1], got {f!r}")
-        pruned = prune(params, float(f), criterion, scope)
+    for f in [check_fraction(f, "fractions") for f in fractions]:
+        pruned = prune(params, f, criterion, scope)
         nz, total = count_nonzero(pruned)
         nz_w, total_w = count_nonzero(pruned, include_biases=False)
         rows.append({
@@ -475,13 +475,12 @@ def deletable_fraction(
     accuracy falls with the fraction between those two points). Returns ``fraction``,
     ``accuracy`` (at it), ``base_accuracy`` and ``evaluations``.
     """
-    if not 0 <= tol < 1:
+    if not 0 <= as_real(tol, "tol") < 1:
         raise ValueError(f"tol is an absolute accuracy drop in [0, 1), got {tol!r}")
-    if not 0 < resolution <= 0.5:
+    if not 0 < as_real(resolution, "resolution") <= 0.5:
         raise ValueError(f"resolution must be in (0, 0.5], got {resolution!r}")
-    grid = sorted({float(f) for f in coarse} | {0.0})
-    if not all(0 <= f <= 1 for f in grid):
-        raise ValueError(f"coarse fractions must be in [0, 1], got {list(coarse)}")
+    tol, resolution = float(tol), float(resolution)
+    grid = sorted({check_fraction(f, "coarse fractions") for f in coarse} | {0.0})
     cache: dict[float, float] = {}
 
     def acc(f: float) -> float:
@@ -545,6 +544,7 @@ def pruned_module(target: nn.Module, params: GaussianParams, masks: bool = False
     """
     if not isinstance(params, GaussianParams) or params.batch_shape:
         raise ValueError("pruned_module takes the GaussianParams of one model")
+    check_has_values(params.mean.values())
     model = copy.deepcopy(target)
     ParamSpec.from_module(model).check_names(params.mean.keys())
     with torch.no_grad():
@@ -633,11 +633,10 @@ def _check_budget(max_fraction_deleted, min_fraction_deleted, min_accuracy, max_
         raise ValueError("give a budget: max_nonzero, min_fraction_deleted, max_fraction_deleted and/or min_accuracy")
     for name, v in (("max_fraction_deleted", max_fraction_deleted), ("min_fraction_deleted", min_fraction_deleted),
                     ("min_accuracy", min_accuracy)):  # fmt: skip
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
+        if v is not None and not 0 <= as_real(v, name) <= 1:
             raise ValueError(f"{name} must be a number in [0, 1], got {v!r}")
-    if max_nonzero is not None and (isinstance(max_nonzero, bool) or not isinstance(max_nonzero, int)
-                                    or max_nonzero < 0):  # fmt: skip
-        raise ValueError(f"max_nonzero must be a non-negative integer, got {max_nonzero!r}")
+    if max_nonzero is not None:
+        as_int(max_nonzero, "max_nonzero", minimum=0)
     if (max_fraction_deleted is not None and min_fraction_deleted is not None
             and min_fraction_deleted > max_fraction_deleted):  # fmt: skip
         raise ValueError(
@@ -685,10 +684,10 @@ def fit_budget(
     if criterion == "var" and not hypernet.variational:
         raise ValueError("criterion 'var' (|mu|/sigma) needs a variational hypernetwork; use 'simple'")
     _check_data(data, "data")
-    lams = lambda_grid(hypernet.lam_range, 11) if lams is None else [float(v) for v in lams]
+    lams = lambda_grid(hypernet.lam_range, 11) if lams is None else [float(check_lam(v)) for v in lams]
     if fractions is None:
         fractions = [round(0.05 * i, 2) for i in range(20)] + [0.97, 0.99]
-    fractions = sorted({float(f) for f in fractions})
+    fractions = sorted({check_fraction(f, "fractions") for f in fractions})
     if not lams or not fractions:
         raise ValueError("lams and fractions must not be empty")
     rows = []

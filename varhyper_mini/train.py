@@ -9,6 +9,7 @@ as calling ``train`` once per model, only faster.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Sequence
@@ -20,19 +21,24 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import losses
+from ._checks import as_int, as_positive, check_has_values, check_target
 from .data import TensorData, batches
-from .gaussian import GaussianParams, ParamSpec, check_prior_var
-from .hypernets import Hypernet, call_with, channels_last, check_lam
+from .gaussian import GaussianParams, ParamSpec
+from .hypernets import Hypernet, _layout_free, call_with, channels_last, check_lam, evaluation
 
 __all__ = ["LogUniform", "History", "train", "train_many", "accuracy", "evaluate", "predict"]
 
 
 class LogUniform:
-    """The lambda prior of Algorithm 1: log lambda uniform on [ln lo, ln hi]."""
+    """The lambda prior of Algorithm 1: log lambda uniform on [ln lo, ln hi].
+
+    ``lo`` and ``hi`` are real numbers with 0 < lo <= hi inside the float32 range (``ValueError`` otherwise).
+    """
 
     def __init__(self, lo: float, hi: float) -> None:
-        lo, hi = float(lo), float(hi)
-        if not (0 < lo <= hi < math.inf):
+        # Both bounds inside the float32 range: draws are float32, and a bound beyond it gives inf draws.
+        lo, hi = as_positive(lo, "LogUniform lo", f32=True), as_positive(hi, "LogUniform hi", f32=True)
+        if not lo <= hi:
             raise ValueError(f"LogUniform needs 0 < lo <= hi < inf, got ({lo}, {hi})")
         self.lo, self.hi = lo, hi
 
@@ -114,7 +120,8 @@ def _adam(params: list[Tensor], lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
-def _check_setup(hypernets, loss, lams, lam_prior, epochs, lr, batch_size, lam_samples, prior_var):
+def _check_setup(hypernets, target, data, loss, lams, lam_prior, epochs, lr, batch_size, lam_samples, prior_var):
+    """Validate every argument of ``train_many`` once, before anything is changed; returns the normalised numbers."""
     if not callable(loss):
         losses.check_loss_name(loss)
     if not hypernets:
@@ -127,22 +134,82 @@ def _check_setup(hypernets, loss, lams, lam_prior, epochs, lr, batch_size, lam_s
                 f"the {loss} loss needs a variational hypernetwork; build it with variational=True "
                 "or train with loss='base'"
             )
+    devices = {p.device for h in hypernets for p in h.parameters()}
+    if any(d.type == "meta" for d in devices) or len(devices) > 1:
+        raise ValueError(
+            f"the hypernetworks' parameters are on {sorted(map(str, devices))}; they must all be on one real device "
+            "(the meta device holds no values). Move them with hypernet.to(device)."
+        )
+    check_target(target)
+    spec = ParamSpec.from_module(target)
+    for h in hypernets:
+        if spec != h.spec:
+            raise ValueError(
+                f"the target's parameters {dict(zip(spec.names, map(tuple, spec.shapes)))} differ from those the "
+                f"hypernetwork generates {dict(zip(h.spec.names, map(tuple, h.spec.shapes)))}; pass the module it was "
+                "built for"
+            )
+    if not isinstance(data, TensorData):
+        raise ValueError(f"data must be a TensorData held in memory, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError("data holds no examples; training needs at least one")
+    check_data_dtype(data, hypernets[0].dtype)
     if (lams is None) == (lam_prior is None):
         raise ValueError("give exactly one of a fixed lambda (lam=...) or a prior (lam_prior=...)")
     if lams is not None:
-        for v in lams:
-            check_lam(v)
+        lams = [float(check_lam(v)) for v in lams]
     if lam_prior is not None and not hasattr(lam_prior, "sample"):
         raise ValueError(f"lam_prior must have a .sample(n, generator) method, got {lam_prior!r}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not isinstance(lam_samples, int) or lam_samples < 1:
-        raise ValueError(f"lam_samples must be a positive integer, got {lam_samples!r}")
-    check_prior_var(prior_var)
+    # A float32 model computes with the prior variance, and the covariance loss's prior_var / lambda,
+    # in float32: both must be float32 numbers there, not inf or 0.
+    f32 = hypernets[0].dtype != torch.float64
+    prior_var = as_positive(prior_var, "prior_var", f32=f32)
+    if loss == "covariance":
+        ends = lams if lams is not None else [getattr(lam_prior, "lo", 1.0), getattr(lam_prior, "hi", 1.0)]
+        for v in ends:
+            as_positive(
+                prior_var / v, f"prior_var / lambda (= {prior_var:g} / {v:g}, the covariance loss's prior)", f32
+            )
+    return (
+        lams,
+        as_int(epochs, "epochs"),
+        as_positive(lr, "lr"),
+        as_int(batch_size, "batch_size"),
+        as_int(lam_samples, "lam_samples"),
+        prior_var,
+    )
+
+
+def check_data_dtype(data: TensorData, dtype: torch.dtype) -> None:
+    """``ValueError`` unless floating-point inputs have the model's ``dtype`` and labels are integers."""
+    if data.x.is_floating_point() and data.x.dtype != dtype:
+        raise ValueError(
+            f"the data's inputs are {data.x.dtype} but the model's parameters are {dtype}; convert one of them, "
+            f"e.g. TensorData(data.x.to({dtype}), data.y) or target.to({dtype}) before building the hypernetwork"
+        )
+    if data.y.is_floating_point() or data.y.is_complex() or data.y.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class indices, got {data.y.dtype}; use data.y.long()")
+
+
+def _on_device(target: nn.Module, device: torch.device) -> nn.Module:
+    """``target`` when its tensors are on ``device``, else a copy there: the caller's module is never moved."""
+    tensors = [*target.parameters(), *target.buffers()]
+    if all(t.device == device for t in tensors):
+        return target
+    return copy.deepcopy(target).to(device)
+
+
+def _non_finite_error(epoch, batch_losses, batch_lams, n_models) -> FloatingPointError:
+    """The error for a non-finite training loss, naming the first epoch, batch, model and lambdas."""
+    bad = torch.nonzero(~torch.isfinite(batch_losses.cpu()))  # (n_batches, M) -> indices of bad entries
+    bi, mi = (int(v) for v in bad[0]) if len(bad) else (len(batch_losses) - 1, 0)
+    lam = batch_lams[bi, mi].cpu().flatten().tolist()
+    which = f", model {mi} of {n_models}" if n_models > 1 else ""
+    return FloatingPointError(
+        f"the training loss became {float(batch_losses[bi, mi])} in epoch {epoch + 1}, batch {bi + 1}{which}, at "
+        f"lambda = {[float(f'{v:.4g}') for v in lam]}. The hypernetwork's parameters are no longer usable: rebuild it "
+        "and train with a smaller lr, a smaller lambda range or prior, a larger prior_var, or clip_value set."
+    )
 
 
 def train_many(
@@ -184,21 +251,24 @@ def train_many(
     Returns:
         One ``History`` per model.
     """
+    hypernets = list(hypernets)
     m = len(hypernets)
-    seeds = list(range(m)) if seeds is None else list(seeds)
+    seeds = list(range(m)) if seeds is None else [as_int(s, "seed", minimum=0) for s in seeds]
     if lams is not None:
-        lams = [float(v) for v in lams]
+        lams = list(lams)
         if len(lams) != m:
             raise ValueError(f"got {len(lams)} fixed lambdas for {m} models")
     if len(seeds) != m:
         raise ValueError(f"got {len(seeds)} seeds for {m} models")
-    _check_setup(hypernets, loss, lams, lam_prior, epochs, lr, batch_size, lam_samples, prior_var)
-    if not isinstance(data, TensorData):
-        raise ValueError(f"data must be a TensorData held in memory, got {type(data).__name__}")
-    n_train = len(data) if n_train is None else n_train
+    lams, epochs, lr, batch_size, lam_samples, prior_var = _check_setup(
+        hypernets, target, data, loss, lams, lam_prior, epochs, lr, batch_size, lam_samples, prior_var
+    )
+    n_train = len(data) if n_train is None else as_int(n_train, "n_train (the training-set size)")
+    if clip_value is not None:
+        clip_value = as_positive(clip_value, "clip_value")
     device = next(hypernets[0].parameters()).device
     data = data.to(device)
-    target = target.to(device)
+    target = _on_device(target, device)
 
     k = 1 if lams is not None else lam_samples
     p = hypernets[0].spec.total
@@ -224,13 +294,20 @@ def train_many(
         return torch.func.functional_call(step, (pm, bm), (u, lam, eps, x, y))
 
     vstep = torch.func.vmap(per_model)
+    # Decided once: channels-last images only for targets made of built-in layers (see channels_last).
+    xb_layout = channels_last if _layout_free(target) else nn.Identity()
+
     histories = [History() for _ in range(m)]
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
-    for _ in bar:
+    for epoch in bar:
         t0 = time.perf_counter()
         sums = torch.zeros(m, 3, device=device)
         count = 0
         orders = [list(batches(len(data), batch_size, g)) for g in gens]
+        # Each batch's losses and lambdas, kept on the device (no sync per step): when the epoch's
+        # sums are not finite, they name the first bad batch.
+        batch_losses = torch.empty(len(orders[0]), m, device=device)
+        batch_lams = torch.empty(len(orders[0]), m, k, device=device)
         for bi in range(len(orders[0])):
             # Per step only what must change: a batch, lambdas, noise. Each model draws from
             # its own generator, so a model's stream does not depend on the others.
@@ -257,7 +334,7 @@ def train_many(
             else:
                 eps = None if m == 1 else torch.zeros(m, 1, 1, device=device, dtype=dtype)
             if m == 1:
-                parts = step(u[0], lam[0], eps, channels_last(xb), yb).unsqueeze(0)
+                parts = step(u[0], lam[0], eps, xb_layout(xb), yb).unsqueeze(0)
             else:
                 parts = vstep(params, buffers, u, lam, eps, xb, yb)
             opt.zero_grad(set_to_none=True)
@@ -270,8 +347,12 @@ def train_many(
             opt.step()
             n_batch = yb.shape[-1]
             sums.add_(parts.detach(), alpha=n_batch)
+            batch_losses[bi] = parts[:, 0].detach()
+            batch_lams[bi] = lam.detach().reshape(m, k)
             count += n_batch
         means = (sums / count).cpu()
+        if not bool(torch.isfinite(means).all()):
+            raise _non_finite_error(epoch, batch_losses, batch_lams, m)
         dt = time.perf_counter() - t0
         for i, h in enumerate(histories):
             h.loss.append(float(means[i, 0]))
@@ -320,14 +401,23 @@ def train(
     )[0]  # fmt: skip
 
 
-def _as_weights(params: GaussianParams | dict[str, Tensor]) -> dict[str, Tensor]:
+def _as_weights(params: GaussianParams | dict[str, Tensor], target: nn.Module, data: TensorData) -> dict[str, Tensor]:
+    """The weights to run ``target`` with on ``data``, after the checks every evaluation makes."""
     if isinstance(params, GaussianParams):
         if params.batch_shape:
             raise ValueError("pass the parameters of one model (params[i] picks one from a batch)")
-        return params.mean
-    if isinstance(params, dict):
-        return params
-    raise ValueError(f"params must be GaussianParams or a dict, got {type(params).__name__}")
+        weights = params.mean
+    elif isinstance(params, dict) and params:
+        weights = params
+    else:
+        raise ValueError(f"params must be GaussianParams or a non-empty dict, got {type(params).__name__}")
+    ParamSpec.from_module(target).check_names(weights.keys())
+    check_has_values(weights.values())
+    first = next(iter(weights.values()))
+    if not isinstance(data, TensorData):
+        raise ValueError(f"data must be a TensorData, got {type(data).__name__}")
+    check_data_dtype(data, first.dtype)
+    return weights
 
 
 @torch.no_grad()
@@ -339,21 +429,28 @@ def predict(
     mc_samples: int = 0,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Class probabilities, (N, C): with the mean weights, or averaged over ``mc_samples`` draws."""
-    weights = _as_weights(params)
-    ParamSpec.from_module(target).check_names(weights.keys())
+    """Class probabilities, (N, C): with the mean weights, or averaged over ``mc_samples`` draws.
+
+    The target runs in eval mode (its own mode is restored after), so evaluation never changes
+    its buffers. Raises ``ValueError`` for names that do not match the target, parameters on
+    the meta device, or floating-point data of another dtype than the parameters.
+    """
+    weights = _as_weights(params, target, data)
+    batch_size = as_int(batch_size, "batch_size")
+    mc_samples = as_int(mc_samples, "mc_samples", minimum=0)
     dev = next(iter(weights.values())).device
     out = []
-    for idx in batches(len(data), batch_size, shuffle=False):
-        x = data.x[idx].to(dev)
-        if mc_samples and isinstance(params, GaussianParams) and params.variational:
-            prob = 0
-            for _ in range(mc_samples):
-                w = params.sample(generator)
-                prob = prob + torch.softmax(call_with(target, w, x), -1)
-            out.append(prob / mc_samples)
-        else:
-            out.append(torch.softmax(call_with(target, weights, x), -1))
+    with evaluation(target):
+        for idx in batches(len(data), batch_size, shuffle=False):
+            x = data.x[idx].to(dev)
+            if mc_samples and isinstance(params, GaussianParams) and params.variational:
+                prob = 0
+                for _ in range(mc_samples):
+                    w = params.sample(generator)
+                    prob = prob + torch.softmax(call_with(target, w, x), -1)
+                out.append(prob / mc_samples)
+            else:
+                out.append(torch.softmax(call_with(target, weights, x), -1))
     return torch.cat(out)
 
 
@@ -365,7 +462,7 @@ def evaluate(
     batch_size: int = 4096,
     mc_samples: int = 0,
 ) -> dict[str, float]:
-    """Accuracy and mean negative log-likelihood on ``data`` (mean weights by default)."""
+    """Accuracy and mean negative log-likelihood on ``data`` (mean weights by default); see ``predict``."""
     prob = predict(target, params, data, batch_size, mc_samples)
     y = data.y.to(prob.device)
     acc = (prob.argmax(1) == y).float().mean()
@@ -376,12 +473,12 @@ def evaluate(
 def accuracy(
     target: nn.Module, params: GaussianParams | dict[str, Tensor], data: TensorData, batch_size: int = 4096
 ) -> float:
-    """Test accuracy of ``target`` run with the **mean** weights of ``params``."""
-    weights = _as_weights(params)
-    ParamSpec.from_module(target).check_names(weights.keys())
+    """Test accuracy of ``target`` run with the **mean** weights of ``params`` (eval mode; see ``predict``)."""
+    weights = _as_weights(params, target, data)
+    batch_size = as_int(batch_size, "batch_size")
     dev = next(iter(weights.values())).device
     correct = 0
-    with torch.no_grad():
+    with torch.no_grad(), evaluation(target):
         for idx in batches(len(data), batch_size, shuffle=False):
             logits = call_with(target, weights, data.x[idx].to(dev))
             correct += int((logits.argmax(1) == data.y[idx].to(dev)).sum())
