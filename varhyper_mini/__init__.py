@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import data, evidence, losses, models, selection, theory
 from .config import pick, quick_mode
-from .data import DataNotFoundError, TensorData
+from .data import DataCorruptError, DataNotFoundError, TensorData
 from .gaussian import GaussianParams, ParamSpec
 from .hypernets import (
     ConstantHypernet,
@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConstantHypernet",
+    "DataCorruptError",
     "DataNotFoundError",
     "FRACTIONS",
     "GaussianParams",

@@ -20,6 +20,7 @@ from torch import Tensor
 __all__ = [
     "TensorData",
     "DataNotFoundError",
+    "DataCorruptError",
     "data_root",
     "wine",
     "mnist",
@@ -47,6 +48,19 @@ class DataNotFoundError(FileNotFoundError):
     """The dataset is not on disk and could not be downloaded."""
 
 
+class DataCorruptError(ValueError):
+    """A dataset file is on disk but damaged: truncated, empty, or not decodable."""
+
+
+# The raw MNIST files and their sizes in bytes (16- or 8-byte header, then one byte per pixel or label).
+MNIST_FILES = {
+    True: {"train-images-idx3-ubyte": 16 + 60_000 * 28 * 28, "train-labels-idx1-ubyte": 8 + 60_000},
+    False: {"t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28, "t10k-labels-idx1-ubyte": 8 + 10_000},
+}
+MNIST_CLASSES = tuple(str(d) for d in range(10))
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp")
+
+
 @dataclass
 class TensorData:
     """A labelled dataset as two tensors.
@@ -57,12 +71,15 @@ class TensorData:
         name: a human-readable label, e.g. "MNIST (train)" or "CIFAR-10 (JPEG subset)".
         augment: optional batch transform ``f(x_batch, generator) -> x_batch`` applied only
             while training (random crops and flips for CIFAR-10).
+        classes: the dataset's fixed class names (label i is ``classes[i]``), or None; the
+            loaders set it, so ``n_classes`` does not depend on which labels a split holds.
     """
 
     x: Tensor
     y: Tensor
     name: str = "data"
     augment: Callable[[Tensor, torch.Generator | None], Tensor] | None = None
+    classes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
@@ -73,6 +90,9 @@ class TensorData:
 
     @property
     def n_classes(self) -> int:
+        """The number of classes: ``len(classes)`` when known, else the largest label + 1."""
+        if self.classes is not None:
+            return len(self.classes)
         return int(self.y.max()) + 1
 
     def to(self, device: torch.device | str) -> TensorData:
@@ -163,8 +183,9 @@ def wine(seed: int = 42, n_train: int = 142) -> tuple[TensorData, TensorData]:
     mu, sd = x[tr].mean(0), x[tr].std(0)
     xs = (x - mu) / sd
     dt = torch.get_default_dtype()
-    train = TensorData(torch.tensor(xs[tr], dtype=dt), torch.tensor(y[tr]), "Wine (train)")
-    test = TensorData(torch.tensor(xs[te], dtype=dt), torch.tensor(y[te]), "Wine (test)")
+    classes = tuple(str(c) for c in bunch.target_names)
+    train = TensorData(torch.tensor(xs[tr], dtype=dt), torch.tensor(y[tr]), "Wine (train)", classes=classes)
+    test = TensorData(torch.tensor(xs[te], dtype=dt), torch.tensor(y[te]), "Wine (test)", classes=classes)
     return train, test
 
 
@@ -202,13 +223,21 @@ def mnist(
     Raises:
         ValueError: ``input_range`` is not two finite numbers lo < hi.
         DataNotFoundError: the files are missing and cannot be downloaded.
+        DataCorruptError: a file of the split is there but has the wrong size or cannot be read
+            (the message names it, with the expected and actual size).
     """
     from torchvision.datasets import MNIST
 
     lo, hi = check_input_range(input_range)
     r = data_root(root)
+    _check_sizes(r / "MNIST" / "raw", MNIST_FILES[bool(train)], "MNIST")
     try:
         ds = MNIST(str(r), train=train, download=False)
+    except (ValueError, EOFError, OSError) as err:  # present but unreadable (sizes were right)
+        raise DataCorruptError(
+            f"cannot read MNIST from {r / 'MNIST' / 'raw'}: {type(err).__name__}: {err}. Delete the damaged "
+            "files and download them again (download=True), or copy intact ones there."
+        ) from err
     except RuntimeError as err:
         if not _download_allowed(download):
             raise _not_found("MNIST", r, "MNIST/raw/*-ubyte", None) from None
@@ -217,7 +246,8 @@ def mnist(
         except Exception as dl_err:  # any network or disk failure: one clear message
             raise _not_found("MNIST", r, "MNIST/raw/*-ubyte", dl_err) from err
     x = ds.data.to(torch.get_default_dtype()).mul_((hi - lo) / 255.0).add_(lo).unsqueeze(1)
-    data = TensorData(x, ds.targets.long(), f"MNIST ({'train' if train else 'test'}, pixels in [{lo:g}, {hi:g}])")
+    name = f"MNIST ({'train' if train else 'test'}, pixels in [{lo:g}, {hi:g}])"
+    data = TensorData(x, ds.targets.long(), name, classes=MNIST_CLASSES)
     return data.subset(subset, seed)
 
 
@@ -257,17 +287,59 @@ def _normalise_uint8_images(images: Tensor) -> Tensor:
     return (x - mean) / std
 
 
+def _check_sizes(folder: Path, expected: dict[str, int], what: str) -> None:
+    """``DataCorruptError`` naming the first file in ``folder`` whose size differs from ``expected``."""
+    for name, size in expected.items():
+        f = folder / name
+        if f.is_file() and (actual := f.stat().st_size) != size:
+            raise DataCorruptError(
+                f"corrupt {what} file {f}: expected {size:,} bytes, found {actual:,} (truncated or damaged). "
+                "Delete it and download it again (download=True), or copy an intact file there."
+            )
+
+
+def _check_cifar_batches(folder: Path, files: list[list[str]]) -> None:
+    """``DataCorruptError`` naming a CIFAR-10 batch file that is there but fails its MD5 check."""
+    from torchvision.datasets.utils import check_integrity
+
+    for name, md5 in files:
+        f = folder / name
+        if f.is_file() and not check_integrity(str(f), md5):
+            raise DataCorruptError(
+                f"corrupt CIFAR-10 file {f}: {f.stat().st_size:,} bytes whose MD5 is not the expected {md5} "
+                "(truncated or damaged). Delete it and download again (download=True), or copy an intact file there."
+            )
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The image files of ``folder``, by name: hidden files and folders, and files of other types, are skipped."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        f for f in folder.iterdir() if not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+    )
+
+
 def _read_image_folder(folder: Path) -> tuple[Tensor, Tensor]:
+    """Images of ``folder/<class>/`` with labels from the fixed ``CIFAR_CLASSES`` (a class may be absent)."""
     from PIL import Image
 
     xs, ys = [], []
     for label, cls in enumerate(CIFAR_CLASSES):
-        for f in sorted((folder / cls).glob("*")):
-            with Image.open(f) as im:
-                xs.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+        for f in _image_files(folder / cls):
+            try:
+                with Image.open(f) as im:
+                    arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+            except (OSError, ValueError, SyntaxError) as err:  # PIL's decode errors
+                raise DataCorruptError(
+                    f"cannot decode image {f}: {type(err).__name__}: {err}. Delete or replace the file."
+                ) from err
+            if arr.shape != (32, 32, 3):
+                raise DataCorruptError(f"image {f} is {arr.shape[1]}x{arr.shape[0]} pixels; CIFAR-10 images are 32x32")
+            xs.append(arr)
             ys.append(label)
     if not xs:
-        raise DataNotFoundError(f"no images found in {folder}/<class>/")
+        raise DataNotFoundError(f"no images found in {folder}/<class>/ (classes {', '.join(CIFAR_CLASSES)})")
     return torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.long)
 
 
@@ -282,7 +354,14 @@ def cifar10(
 
     Looks for torchvision's ``cifar-10-batches-py`` under the root first (downloading when
     allowed), then for the offline image-folder copy ``cifar10-jpg/{train,test}/<class>/``.
-    Data from the image folder is named "CIFAR-10 (JPEG subset)": it is a lossy copy.
+    Data from the image folder is named "CIFAR-10 (JPEG subset)": it is a lossy copy. Its
+    labels come from the fixed class list (``n_classes`` is 10 even if a split lacks a
+    class); hidden files and folders and files that are not images are skipped.
+
+    Raises:
+        DataNotFoundError: neither copy is there and none can be downloaded.
+        DataCorruptError: a batch file fails its MD5 check, or an image cannot be decoded or
+            is not 32x32 (the message names the file).
     """
     r = data_root(root)
     split = "train" if train else "test"
@@ -293,6 +372,7 @@ def cifar10(
         try:
             ds = CIFAR10(str(r), train=train, download=False)
         except RuntimeError as err:
+            _check_cifar_batches(r / CIFAR10.base_folder, CIFAR10.train_list if train else CIFAR10.test_list)
             if jpg.is_dir():
                 ds = None
             elif not _download_allowed(download):
@@ -306,7 +386,7 @@ def cifar10(
             x = _normalise_uint8_images(torch.from_numpy(ds.data))
             y = torch.tensor(ds.targets, dtype=torch.long)
             name = f"CIFAR-10 ({split})"
-            data = TensorData(x, y, name, cifar_augment() if train else None)
+            data = TensorData(x, y, name, cifar_augment() if train else None, classes=CIFAR_CLASSES)
             return data.subset(subset, seed)
     images, y = _read_image_folder(jpg)
     data = TensorData(
@@ -314,5 +394,6 @@ def cifar10(
         y,
         f"CIFAR-10 (JPEG subset, {split}, {len(y)} images)",
         cifar_augment() if train else None,
+        classes=CIFAR_CLASSES,
     )
     return data.subset(subset, seed)
