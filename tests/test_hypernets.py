@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -182,3 +183,110 @@ def test_constant_from_params_deterministic_and_bad_input():
         vh.ConstantHypernet.from_params(target, {"fc.weight": torch.zeros(3, 13)})
     with pytest.raises(ValueError, match="missing"):
         vh.ConstantHypernet.from_params(models.mnist_mlp(), vh.ConstantHypernet(target)(1.0))
+
+
+# -- robustness (issue 19) ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "make, where",
+    [
+        (lambda: torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.Linear(16, 3)), "BatchNorm1d"),
+        (lambda: torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4)), "BatchNorm2d"),
+        (lambda: torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.InstanceNorm2d(4, track_running_stats=True)),
+         "InstanceNorm2d"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("form", FORMS)
+def test_running_statistics_are_refused_at_construction(form, make, where):
+    with pytest.raises(ValueError, match=rf"submodule '1' \({where}\).*track_running_stats=False"):
+        form(make())
+
+
+def test_norm_layers_without_state_are_accepted_and_evaluation_leaves_buffers_alone():
+    t = torch.nn.Sequential(
+        torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16, track_running_stats=False), torch.nn.Linear(16, 3)
+    )
+    g = torch.Generator().manual_seed(0)
+    data = vh.TensorData(torch.randn(64, 8, generator=g), torch.randint(0, 3, (64,), generator=g))
+    h = vh.PiecewiseLinearHypernet(t, n_pieces=2, lam_range=(1e-2, 1e2))
+    vh.train(h, t, data, lam_prior=vh.LogUniform(1e-2, 1e2), epochs=1, batch_size=16, progress=False)
+    state = {k: v.clone() for k, v in t.state_dict().items()}
+    vh.accuracy(t, h(1.0), data)
+    assert all(torch.equal(state[k], v) for k, v in t.state_dict().items())
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_frozen_parameters_are_refused_naming_them(form):
+    t = models.mnist_mlp()
+    t.fc1.weight.requires_grad_(False)
+    with pytest.raises(ValueError, match=r"'fc1.weight'.*requires_grad=False"):
+        form(t)
+
+
+def test_a_meta_target_is_refused():
+    with torch.device("meta"):
+        t = models.wine_logreg()
+    with pytest.raises(ValueError, match="meta device"):
+        vh.LinearHypernet(t)
+
+
+@pytest.mark.parametrize("bad", [60.0, -120.0, math.inf, -math.inf, math.nan, True, "x"])
+@pytest.mark.parametrize("form", FORMS)
+def test_init_log_sigma_must_be_finite_and_sane(form, bad):
+    with pytest.raises(ValueError, match="init_log_sigma"):
+        form(models.wine_logreg(), init_log_sigma=bad)
+
+
+def test_init_log_sigma_accepts_numpy_and_0d_tensors():
+    h = vh.LinearHypernet(models.wine_logreg(), init_log_sigma=np.float32(-2.0))
+    assert float(h(1.0).log_sigma["fc.weight"][0, 0]) == pytest.approx(-2.0)
+    vh.ConstantHypernet(models.wine_logreg(), init_log_sigma=torch.tensor(-4.0))
+
+
+@pytest.mark.parametrize("lam_range", [(1e-3, 1e39), (1e-50, 1.0), (True, 10.0), (1.0, 1.0), (2.0, 1.0), "ab"])
+def test_lam_range_must_be_two_ordered_float32_numbers(lam_range):
+    with pytest.raises(ValueError, match="lam_range"):
+        vh.LinearHypernet(models.wine_logreg(), lam_range=lam_range)
+
+
+@pytest.mark.parametrize("lam", [np.float32(1.0), np.int64(1), np.float64(1.0), torch.tensor(1.0), np.array(1.0), 1])
+def test_lambda_accepts_any_real_number_type(lam):
+    h = vh.PiecewiseLinearHypernet(models.wine_logreg())
+    assert torch.allclose(h(lam).mean["fc.weight"], h(1.0).mean["fc.weight"])
+    assert float(vh.hypernets.check_lam(lam)) == 1.0
+
+
+@pytest.mark.parametrize("lam", [True, np.bool_(True), torch.tensor(True), 1e39, 1e-50, "1", None])
+def test_lambda_refuses_bools_and_values_outside_float32(lam):
+    h = vh.PiecewiseLinearHypernet(models.wine_logreg())
+    with pytest.raises(ValueError, match="lambda"):
+        h(lam)
+    with pytest.raises(ValueError, match="float32 range"):
+        h.params_batch(torch.tensor([1.0, 1e39], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_float64_target_gives_float64_everywhere(form):
+    t = models.wine_logreg().double()
+    h = form(t)
+    assert {p.dtype for p in h.parameters()} == {torch.float64}
+    for q in (h(1.0), h.params_batch(torch.tensor([0.1, 1.0]))):
+        assert {v.dtype for v in (*q.mean.values(), *q.log_sigma.values())} == {torch.float64}
+
+
+def test_n_pieces_accepts_numpy_integers_only():
+    assert vh.PiecewiseLinearHypernet(models.wine_logreg(), n_pieces=np.int64(3)).n_pieces == 3
+    for bad in (True, 2.0, 0):
+        with pytest.raises(ValueError, match="n_pieces"):
+            vh.PiecewiseLinearHypernet(models.wine_logreg(), n_pieces=bad)
+
+
+def test_channels_last_only_for_built_in_layers():
+    x = torch.randn(2, 3, 4, 4)
+    conv = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1))
+
+    class Own(torch.nn.Module):
+        def forward(self, x):
+            return x
+
+    assert vh.hypernets.channels_last(x, conv).is_contiguous(memory_format=torch.channels_last)
+    assert vh.hypernets.channels_last(x, Own()) is x

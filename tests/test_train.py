@@ -1,3 +1,6 @@
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -161,3 +164,201 @@ def test_networks_with_convolutions_loop_over_lambda_samples_with_the_same_loss(
     looped = step(u, lam, eps, x, y)
     step.loop_over_lams = False  # the vmap path
     assert torch.allclose(looped, step(u, lam, eps, x, y), rtol=1e-5, atol=1e-6)
+
+
+# -- robustness (issue 19): every public entry point validates once, nothing silently wrong ---------
+def _blob(n=128, d=8, c=3, dtype=torch.float32):
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, c, (n,), generator=g)
+    x = torch.randn(c, d, generator=g)[y] * 2 + torch.randn(n, d, generator=g)
+    return vh.TensorData(x.to(dtype), y, "blob")
+
+
+def _mlp(dtype=torch.float32):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)).to(dtype)
+
+
+@pytest.mark.parametrize("n_train", [0, -600, 600.0, 2.5, True])
+def test_train_refuses_a_bad_n_train_before_any_step(n_train):
+    t = _mlp()
+    h = vh.ConstantHypernet(t)
+    before = h.mean.detach().clone()
+    with pytest.raises(ValueError, match="n_train"):
+        vh.train(h, t, _blob(), lam=1.0, epochs=1, n_train=n_train, progress=False)
+    with pytest.raises(ValueError, match="n_train"):
+        vh.train_many([h, vh.ConstantHypernet(t)], t, _blob(), lams=[1.0, 2.0], epochs=1, n_train=n_train)
+    assert torch.equal(h.mean, before)  # untouched: no NaN model
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"epochs": 0},
+        {"epochs": 2.0},
+        {"epochs": True},
+        {"batch_size": 0},
+        {"lam_samples": 0},
+        {"lr": float("nan")},
+        {"lr": -1.0},
+        {"prior_var": float("inf")},
+        {"prior_var": 1e39},  # finite in float64, inf in float32
+        {"clip_value": 0.0},
+        {"clip_value": float("nan")},
+    ],
+)
+def test_train_refuses_bad_numbers(kwargs):
+    t = _mlp()
+    with pytest.raises(ValueError):
+        vh.train(vh.ConstantHypernet(t), t, _blob(), lam=1.0, progress=False, **kwargs)
+
+
+def test_train_accepts_numpy_and_0d_tensor_numbers_and_refuses_bools():
+    t = _mlp()
+    h = vh.ConstantHypernet(t)
+    hist = vh.train(
+        h, t, _blob(), lam=np.float32(0.5), epochs=np.int64(1), lr=torch.tensor(1e-3), batch_size=np.int32(64),
+        n_train=np.int64(128), prior_var=np.float32(1.0), seed=np.int64(1), progress=False,
+    )  # fmt: skip
+    assert len(hist.loss) == 1 and math.isfinite(hist.loss[0])
+    with pytest.raises(ValueError, match="bool"):
+        vh.train(h, t, _blob(), lam=True, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="bool"):
+        vh.train_many([h], t, _blob(), lams=[np.bool_(True)], epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("lam", [1e39, 1e-50, float("inf")])
+def test_lambda_outside_float32_is_refused_where_it_enters(lam):
+    t = _mlp()
+    with pytest.raises(ValueError, match="lambda"):
+        vh.train(vh.ConstantHypernet(t), t, _blob(), lam=lam, epochs=1, progress=False)
+
+
+def test_log_uniform_bounds_must_fit_float32_and_be_numbers():
+    with pytest.raises(ValueError, match="float32"):
+        vh.LogUniform(1e-2, 1e45)
+    with pytest.raises(ValueError, match="bool"):
+        vh.LogUniform(True, 10.0)
+    prior = vh.LogUniform(np.float32(1e-2), torch.tensor(1e2))
+    assert torch.isfinite(prior.sample(1000, torch.Generator().manual_seed(0))).all()
+
+
+def test_a_non_finite_loss_stops_training_naming_epoch_batch_and_lambda():
+    t = _mlp()
+    h = vh.ConstantHypernet(t)
+    with torch.no_grad():
+        h.mean[5] = float("nan")  # a model that went bad: the first batch's loss is NaN
+    with pytest.raises(FloatingPointError, match=r"epoch 1, batch 1.*lambda = \[0\.5\]"):
+        vh.train(h, t, _blob(), lam=0.5, epochs=2, batch_size=32, progress=False)
+    # A prior whose draws overflow float32 (a user's own prior, unchecked): caught the same way.
+
+    class Overflowing:
+        def sample(self, n, generator=None):
+            return torch.full((n,), float("inf"))
+
+    h = vh.LinearHypernet(t)
+    with pytest.raises(FloatingPointError, match=r"epoch 1, batch 1.*lambda = \[inf"):
+        vh.train(h, t, _blob(), lam_prior=Overflowing(), epochs=1, batch_size=32, progress=False)
+    many = [vh.ConstantHypernet(t), vh.ConstantHypernet(t)]
+    with torch.no_grad():
+        many[1].mean[0] = float("inf")
+    with pytest.raises(FloatingPointError, match="model 1 of 2"):
+        vh.train_many(many, t, _blob(), lams=[1.0, 2.0], epochs=1, batch_size=32, progress=False)
+
+
+def test_covariance_prior_must_stay_in_float32():
+    t = _mlp()
+    h = vh.LinearHypernet(t, lam_range=(1e-2, 1e2))
+    with pytest.raises(ValueError, match="prior_var / lambda"):
+        vh.train(h, t, _blob(), "covariance", lam_prior=vh.LogUniform(1e-2, 1e2), prior_var=1e-37, progress=False)
+
+
+def test_train_never_moves_or_changes_the_callers_target():
+    t = _mlp()
+    h = vh.PiecewiseLinearHypernet(t, n_pieces=2).to("meta")
+    with pytest.raises(ValueError, match="meta"):
+        vh.train(h, t, _blob(), lam_prior=vh.LogUniform(1e-3, 1e2), epochs=1, progress=False)
+    assert next(t.parameters()).device.type == "cpu"
+    state = {k: v.clone() for k, v in t.state_dict().items()}
+    vh.train(vh.ConstantHypernet(t), t, _blob(), lam=1.0, epochs=1, progress=False)
+    assert all(torch.equal(state[k], v) for k, v in t.state_dict().items())
+    other = torch.nn.Sequential(torch.nn.Linear(8, 3))
+    with pytest.raises(ValueError, match="differ from those the hypernetwork generates"):
+        vh.train(vh.ConstantHypernet(t), other, _blob(), lam=1.0, epochs=1, progress=False)
+
+
+def test_on_device_copies_instead_of_moving():
+    from varhyper_mini.train import _on_device
+
+    t = _mlp()
+    assert _on_device(t, torch.device("cpu")) is t
+    moved = _on_device(t, torch.device("meta"))
+    assert moved is not t and next(moved.parameters()).device.type == "meta"
+    assert next(t.parameters()).device.type == "cpu"
+
+
+@pytest.mark.parametrize("form", [vh.ConstantHypernet, vh.LinearHypernet, vh.PiecewiseLinearHypernet])
+def test_float64_target_trains_and_evaluates_in_float64(form):
+    t = _mlp(torch.float64)
+    h = form(t, lam_range=(1e-2, 1e2))
+    assert all(p.dtype == torch.float64 for p in h.parameters())
+    data = _blob(dtype=torch.float64)
+    hist = vh.train(h, t, data, lam_prior=vh.LogUniform(1e-2, 1e2), epochs=1, batch_size=64, progress=False)
+    assert math.isfinite(hist.loss[0])
+    assert 0 <= vh.accuracy(t, h(1.0), data) <= 1
+
+
+def test_data_of_another_dtype_is_a_clear_error_everywhere():
+    t = _mlp()
+    h = vh.ConstantHypernet(t)
+    data64 = _blob(dtype=torch.float64)
+    for call in (
+        lambda: vh.train(h, t, data64, lam=1.0, epochs=1, progress=False),
+        lambda: vh.accuracy(t, h(1.0), data64),
+        lambda: vh.predict(t, h(1.0), data64),
+        lambda: vh.evaluate(t, h(1.0), data64),
+    ):
+        with pytest.raises(ValueError, match="float64 but the model's parameters are torch.float32"):
+            call()
+    with pytest.raises(ValueError, match="integer class indices"):
+        vh.train(h, t, vh.TensorData(_blob().x, _blob().y.float()), lam=1.0, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="no examples"):
+        vh.train(h, t, _blob().take(torch.arange(0)), lam=1.0, epochs=1, progress=False)
+
+
+def test_evaluation_runs_in_eval_mode_and_restores_the_mode():
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 3)
+            self.drop = torch.nn.Dropout(0.9)
+            self.seen = []
+
+        def forward(self, x):
+            self.seen.append(self.training)
+            return self.drop(self.fc(x))
+
+    t = Probe().train()
+    p = vh.ConstantHypernet(t)(1.0)
+    a, b = vh.accuracy(t, p, _blob()), vh.accuracy(t, p, _blob())
+    assert a == b and t.seen == [False, False] and t.training and t.drop.training
+    vh.predict(t, p, _blob())
+    assert t.seen[-1] is False and t.training
+
+
+def test_users_forward_receives_images_in_the_layout_given():
+    class ViewNet(torch.nn.Module):  # .view needs a contiguous tensor: channels-last would break it
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(2 * 4 * 4, 3)
+
+        def forward(self, x):
+            assert x.is_contiguous()
+            return self.fc(x.view(x.shape[0], -1))
+
+    g = torch.Generator().manual_seed(0)
+    data = vh.TensorData(torch.randn(64, 2, 4, 4, generator=g), torch.randint(0, 3, (64,), generator=g))
+    t = ViewNet()
+    h = vh.ConstantHypernet(t)
+    vh.train(h, t, data, lam=1.0, epochs=1, batch_size=16, progress=False)
+    assert 0 <= vh.accuracy(t, h(1.0), data) <= 1
