@@ -189,7 +189,7 @@ def test_constant_from_params_deterministic_and_bad_input():
 @pytest.mark.parametrize(
     "make, where",
     [
-        (lambda: torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.Linear(16, 3)), "BatchNorm1d"),
+        (lambda: torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16)), "BatchNorm1d"),
         (lambda: torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4)), "BatchNorm2d"),
         (lambda: torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.InstanceNorm2d(4, track_running_stats=True)),
          "InstanceNorm2d"),
