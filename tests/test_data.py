@@ -71,3 +71,86 @@ def test_mnist_input_range(data_root):
     for bad in [(1, 0), (0, float("inf")), "01", (0,)]:
         with pytest.raises(ValueError, match="input_range"):
             vh.data.mnist(data_root, train=False, input_range=bad)
+
+
+# -- robustness (issue 19): corrupt versus missing, stray files, the fixed class list --------------
+def _mnist_copy(data_root, tmp_path, name, cut):
+    """A copy of the raw MNIST folder (links) in which file ``name`` keeps only ``cut`` bytes."""
+    src, raw = data_root / "MNIST" / "raw", tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.name != name:
+            (raw / f.name).symlink_to(f)
+    blob = (src / name).read_bytes()
+    (raw / name).write_bytes(blob[:cut])
+    return raw / name
+
+
+@pytest.mark.parametrize(
+    "name, cut, size",
+    [
+        ("train-images-idx3-ubyte", 1_000_000, 47_040_016),
+        ("train-images-idx3-ubyte", 0, 47_040_016),
+        ("train-labels-idx1-ubyte", -8, 60_008),
+    ],
+)
+@pytest.mark.parametrize("download", [False, True])
+def test_truncated_mnist_is_reported_as_corrupt_not_missing(data_root, tmp_path, name, cut, size, download):
+    path = _mnist_copy(data_root, tmp_path, name, cut)
+    actual = path.stat().st_size
+    with pytest.raises(vh.DataCorruptError) as err:
+        vh.data.mnist(tmp_path, train=True, download=download)
+    msg = str(err.value)
+    assert not isinstance(err.value, vh.DataNotFoundError)
+    assert str(path) in msg and f"{size:,}" in msg and f"found {actual:,}" in msg and "download" in msg
+    assert len(vh.data.mnist(tmp_path, train=False, download=False)) == 10_000  # the intact split loads
+
+
+def _cifar_folder(data_root, tmp_path, drop=None, per_class=3):
+    src = data_root / "cifar10-jpg"
+    for split in ("train", "test"):
+        for c in vh.data.CIFAR_CLASSES:
+            if split == "test" and c == drop:
+                continue
+            out = tmp_path / "cifar10-jpg" / split / c
+            out.mkdir(parents=True)
+            for f in sorted((src / split / c).glob("*.jpg"))[:per_class]:
+                (out / f.name).symlink_to(f)
+    return tmp_path / "cifar10-jpg" / "test"
+
+
+@pytest.mark.parametrize("drop", ["truck", "airplane"])
+def test_image_folder_labels_and_n_classes_come_from_the_class_list(data_root, tmp_path, drop):
+    _cifar_folder(data_root, tmp_path, drop)
+    te = vh.data.cifar10(tmp_path, train=False, download=False)
+    counts = torch.bincount(te.y, minlength=10).tolist()
+    gone = vh.data.CIFAR_CLASSES.index(drop)
+    assert counts == [0 if i == gone else 3 for i in range(10)]
+    assert te.n_classes == 10 and te.classes == vh.data.CIFAR_CLASSES
+    assert te.subset(20).n_classes == 10
+
+
+def test_image_folder_ignores_hidden_and_non_image_files(data_root, tmp_path):
+    test = _cifar_folder(data_root, tmp_path)
+    (test / "cat" / ".DS_Store").write_bytes(b"\0\1junk")
+    (test / "cat" / "Thumbs.db").write_bytes(b"junk")
+    (test / "cat" / "notes.txt").write_text("not an image")
+    (test / "cat" / ".hidden").mkdir()
+    (test / "cat" / ".hidden" / "x.jpg").write_bytes(b"junk")
+    (test / ".ipynb_checkpoints").mkdir()
+    te = vh.data.cifar10(tmp_path, train=False, download=False)
+    assert len(te) == 30
+
+
+def test_an_undecodable_image_names_the_file(data_root, tmp_path):
+    test = _cifar_folder(data_root, tmp_path)
+    bad = test / "dog" / "broken.jpg"
+    bad.write_bytes(b"not a jpeg at all")
+    with pytest.raises(vh.DataCorruptError, match="broken.jpg"):
+        vh.data.cifar10(tmp_path, train=False, download=False)
+
+
+def test_n_classes_of_loaders_is_fixed():
+    train, test = vh.data.wine()
+    assert train.n_classes == test.n_classes == 3
+    assert vh.TensorData(torch.zeros(2, 1), torch.tensor([0, 4])).n_classes == 5  # no class list: largest label + 1

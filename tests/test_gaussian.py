@@ -144,3 +144,15 @@ def test_sigma_reused_by_kl_is_never_stale():
     p.log_sigma["w"].fill_(-1.0)  # in place, through the dict's view
     assert not torch.allclose(p.kl(), before)
     assert torch.allclose(p.kl(), kl_to_prior(torch.zeros(3), torch.full((3,), -1.0)).sum())
+
+
+def test_prior_var_accepts_real_number_types_and_refuses_bools():
+    import numpy as np
+
+    p = GaussianParams({"w": torch.zeros(3)}, {"w": torch.zeros(3)})
+    want = p.kl(2.0)
+    for pv in (np.float32(2.0), np.int64(2), torch.tensor(2.0), 2):
+        assert torch.allclose(p.kl(pv), want)
+    for bad in (True, np.bool_(True), float("nan"), -1.0, "2"):
+        with pytest.raises(ValueError, match="prior_var"):
+            p.kl(bad)

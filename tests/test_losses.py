@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -45,7 +46,8 @@ def test_variational_kl_weight_is_monotone_in_lambda():
     assert vals[0] < vals[1] < vals[2]
 
 
-@pytest.mark.parametrize("bad", [0.0, -2.0, float("nan")])
+# 1e39 and 1e-50 are finite in float64 but inf and 0 in float32; bools are not numbers
+@pytest.mark.parametrize("bad", [0.0, -2.0, float("nan"), 1e39, 1e300, 1e-50, True, torch.tensor([1.0, 1e39])])
 def test_bad_lambda(bad):
     with pytest.raises(ValueError, match="lambda"):
         losses.variational(torch.tensor(0.0), _params(), bad, 10)
@@ -78,3 +80,23 @@ def test_python_float_lambda_is_not_rounded_for_float64_params(name):
     got = losses.penalty(name, p, lam, n, prior_var=pv)
     assert got.dtype == torch.float64
     assert abs(float(got / want) - 1.0) < 1e-13
+
+
+# -- robustness (issue 19) ------------------------------------------------------------------------
+def test_a_penalty_that_overflows_is_an_error_not_inf():
+    with pytest.raises(ValueError, match="not finite.*smaller lambda"):
+        losses.variational(torch.tensor(1.0), _params(), 3e38, 1)
+    assert torch.isfinite(losses.variational(torch.tensor(1.0), _params(), 1e30, 256))
+
+
+@pytest.mark.parametrize("n_train", [0, -1, 2.5, 10.0, True])
+def test_n_train_must_be_a_positive_integer(n_train):
+    with pytest.raises(ValueError, match="n_train"):
+        losses.penalty("variational", _params(), 1.0, n_train)
+
+
+def test_numpy_and_0d_tensor_numbers_are_accepted():
+    p = _params()
+    want = losses.penalty("covariance", p, 2.0, 10, 1.0)
+    for lam, n, pv in [(np.float32(2.0), np.int64(10), np.float32(1.0)), (torch.tensor(2.0), torch.tensor(10), 1)]:
+        assert torch.allclose(losses.penalty("covariance", p, lam, n, pv), want)

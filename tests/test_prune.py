@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -127,3 +128,115 @@ def test_layer_input_means_of_a_convolution_are_per_channel():
     fixed = correct_biases(p, apply_masks(p, masks), masks, means)
     removed = (p.mean["0.weight"] * masks["0.weight"]).flatten(2).sum(-1) @ means["0.weight"]
     assert torch.allclose(fixed.mean["0.bias"] - p.mean["0.bias"], removed, atol=1e-5)
+
+
+# -- robustness (issue 19) ------------------------------------------------------------------------
+def _tiny_sigma_params(log_sigma: float) -> vh.GaussianParams:
+    """Layer 0 has four exactly-zero and four tiny (1e-6) weights; sigma = exp(log_sigma) everywhere."""
+    torch.manual_seed(0)
+    t = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    with torch.no_grad():
+        t[0].weight[0, :4] = 0.0
+        t[0].weight[1, :4] = 1e-6
+    return vh.GaussianParams.from_module(t, log_sigma=log_sigma)
+
+
+@pytest.mark.parametrize("log_sigma", [-120.0, -3.0, 60.0])
+def test_sigma_under_or_overflow_does_not_rank_by_position(log_sigma):
+    p = _tiny_sigma_params(log_sigma)  # sigma = 0 (underflow) or inf (overflow) in float32 at the ends
+    scores = vh.relevance(p, "var")["0.weight"]
+    assert torch.isfinite(scores).all()
+    assert scores[0, :4].eq(0).all() and scores[1, :4].gt(0).all()
+    w0 = p.mean["0.weight"]
+    pp = vh.prune(p, 0.05, "var")  # round(0.05 * 128) = 6: the 4 zero and the 2 smallest non-zero weights
+    gone = (pp.mean["0.weight"] == 0) & (w0 != 0)
+    assert sorted(w0[gone].abs().tolist()) == pytest.approx([1e-6, 1e-6])
+    for scope in ("layer", "global"):
+        want = pruning_masks(_tiny_sigma_params(-3.0), 0.3, "var", scope)
+        got = pruning_masks(p, 0.3, "var", scope)  # same sigma everywhere: the same order as |mu|
+        assert all(torch.equal(want[n], got[n]) for n in want)
+
+
+@pytest.mark.parametrize("where", ["mean", "log_sigma"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_parameters_are_refused_not_ranked(where, value):
+    p = _params().detach().clone()
+    getattr(p, where)["fc1.weight"] = getattr(p, where)["fc1.weight"].clone().index_fill(1, torch.tensor([0]), value)
+    with pytest.raises(ValueError, match="fc1.weight"):
+        vh.prune(p, 0.5, "var")
+    with pytest.raises(ValueError, match="fc1.weight"):
+        vh.relevance(p, "var")
+
+
+def test_deleted_weights_still_score_zero_after_pruning():
+    p = vh.prune(_params(), 0.5)
+    assert torch.isfinite(vh.relevance(p)["fc1.weight"]).all()
+    again = vh.prune(p, 0.5)
+    assert torch.equal(again.mean["fc1.weight"], p.mean["fc1.weight"])
+
+
+@pytest.mark.parametrize("fraction", [np.float32(0.5), np.float64(0.5), torch.tensor(0.5), np.array(0.5)])
+def test_fraction_accepts_any_real_number_type(fraction):
+    p = _params()
+    assert torch.equal(vh.prune(p, fraction).mean["fc1.weight"], vh.prune(p, 0.5).mean["fc1.weight"])
+
+
+@pytest.mark.parametrize("fraction", [True, False, np.bool_(True), torch.tensor(True), "0.5", None, float("nan")])
+@pytest.mark.parametrize("scope", ["layer", "global"])
+def test_fraction_refuses_bools_and_non_numbers(fraction, scope):
+    with pytest.raises(ValueError, match="fraction"):
+        vh.prune(_params(), fraction, "var", scope)
+
+
+def test_pruning_curve_takes_numpy_grids():
+    t = models.mnist_mlp()
+    h = vh.PiecewiseLinearHypernet(t)
+    small = vh.TensorData(torch.randn(32, 1, 28, 28), torch.randint(0, 10, (32,)))
+    df = vh.pruning_curve(h, t, small, lams=np.array([1.0]), fractions=np.linspace(0, 0.9, 4, dtype=np.float32))
+    assert len(df) == 4 and df.fraction.tolist() == pytest.approx([0.0, 0.3, 0.6, 0.9])
+    with pytest.raises(ValueError, match="fractions"):
+        vh.pruning_curve(h, t, small, lams=[1.0], fractions=[True])
+
+
+class _OnlyScales(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.ones(8))
+        self.shift = torch.nn.Parameter(torch.zeros(8))
+
+    def forward(self, x):
+        return (x * self.gain + self.shift)[:, :3]
+
+
+def test_nothing_to_prune_is_one_error_in_every_function():
+    from varhyper_mini import selection
+
+    t = _OnlyScales()
+    h = vh.PiecewiseLinearHypernet(t, n_pieces=2, lam_range=(1e-2, 1e2))
+    p = h(1.0)
+    data = vh.TensorData(torch.randn(32, 8), torch.randint(0, 3, (32,)))
+    calls = [
+        lambda: vh.prune(p, 0.5, "var", "layer"),
+        lambda: vh.prune(p, 0.0, "var", "global"),
+        lambda: pruning_masks(p, 0.5, "simple", "global"),
+        lambda: vh.relevance(p),
+        lambda: vh.sparsity(p),
+        lambda: vh.pruning_curve(h, t, data, [1.0], (0.0, 0.5)),
+        lambda: selection.count_nonzero(p, include_biases=False),
+        lambda: selection.compression_ratio(p, include_biases=False),
+        lambda: selection.compression_table(t, p, data, (0.0, 0.5)),
+        lambda: selection.fit_budget(h, t, data, max_fraction_deleted=0.5),
+        lambda: selection.deletable_fraction(t, p, data),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="nothing to prune"):
+            call()
+    # ranking the 1-d parameters is possible on request
+    pp = vh.prune(p, 0.5, biases=True)
+    assert int((pp.mean["gain"] == 0).sum() + (pp.mean["shift"] == 0).sum()) >= 8
+
+
+def test_meta_parameters_are_a_clear_error():
+    p = vh.PiecewiseLinearHypernet(models.wine_logreg())(1.0).to("meta")
+    with pytest.raises(ValueError, match="meta device"):
+        vh.prune(p, 0.5)
