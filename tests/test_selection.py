@@ -425,3 +425,25 @@ def test_plots_draw_one_panel_per_metric():
     )
     fig = selection.plot_calibration(cal)
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+
+
+def test_selection_takes_numpy_numbers_and_refuses_bools(wine_hyper):
+    import numpy as np
+
+    hyper, target, fit, val = wine_hyper
+    curve = vh.selection.lambda_curve(hyper, target, val, np.array([0.5, 5.0], dtype=np.float32))
+    assert curve.lam.tolist() == pytest.approx([0.5, 5.0])
+    table = vh.selection.calibration_table(hyper, target, val, [np.float64(1.0)], (np.float32(0.5),), np.int64(2))
+    assert set(table.fraction) == {0.5}
+    fit_ = vh.selection.fit_budget(hyper, target, val, max_fraction_deleted=np.float32(0.5), max_nonzero=np.int64(40))
+    assert fit_.fraction <= 0.5
+    assert vh.selection.lambda_grid((np.float32(0.1), np.float64(10.0)), np.int64(3)) == pytest.approx((0.1, 1.0, 10.0))
+    for call in (
+        lambda: vh.selection.lambda_curve(hyper, target, val, [True]),
+        lambda: vh.selection.calibration_table(hyper, target, val, [1.0], (True,)),
+        lambda: vh.selection.fit_budget(hyper, target, val, max_fraction_deleted=True),
+        lambda: vh.selection.fit_budget(hyper, target, val, min_accuracy=0.1, fractions=[0.1, True]),
+        lambda: vh.selection.lambda_grid((0.1, 10.0), True),
+    ):
+        with pytest.raises(ValueError, match="bool|integer"):
+            call()

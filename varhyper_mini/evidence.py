@@ -28,6 +28,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from ._checks import as_int, as_positive
+
 __all__ = [
     "FullGaussian",
     "BayesianLinearRegression",
@@ -248,10 +250,8 @@ class FitResult:
 
 
 def _check_fit_args(steps: int, lr: float) -> None:
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+    as_int(steps, "steps")
+    as_positive(lr, "lr")
 
 
 def _ascend(params: list[Tensor], build, model: BayesianLinearRegression, steps: int, lr: float, family: str):

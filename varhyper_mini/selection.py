@@ -137,11 +137,8 @@ def elbo(
     params._require_variational("the ELBO")
     _check_data(train_data, "train_data")
     check_prior_var(prior_var)
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
-        raise ValueError(f"samples must be a non-negative integer (0: mean weights), got {samples!r}")
-    n = len(train_data) if n_train is None else n_train
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n_train must be a positive integer, got {n!r}")
+    samples = as_int(samples, "samples (0: mean weights)", minimum=0)
+    n = len(train_data) if n_train is None else as_int(n_train, "n_train")
     ParamSpec.from_module(target).check_names(params.mean.keys())
     dev = _weights_dev(params)
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -184,7 +181,7 @@ def lambda_curve(
     """
     if val_data is None and train_data is None:
         raise ValueError("give val_data (accuracy, nll) and/or train_data (elbo)")
-    lams = [float(v) for v in lams]
+    lams = [float(check_lam(v)) for v in lams]
     if not lams:
         raise ValueError("lams is empty; give at least one lambda")
     rows = []
@@ -295,7 +292,7 @@ def select_lambda(
             "result; carve a validation split from the training set instead",
             stacklevel=2,
         )
-    lams = lambda_grid(hypernet.lam_range, n_lams) if lams is None else [float(v) for v in lams]
+    lams = lambda_grid(hypernet.lam_range, n_lams) if lams is None else [float(check_lam(v)) for v in lams]
     use_train = train_data if criterion == "elbo" else None
     curve = lambda_curve(hypernet, target, val_data, lams, use_train, mc_samples, elbo_samples, prior_var, seed)
     best = best_from_curve(curve, criterion)
@@ -327,8 +324,7 @@ def expected_calibration_error(probs: Tensor, labels: Tensor, n_bins: int = 15) 
         raise ValueError(f"labels must have shape ({len(probs)},), got {tuple(labels.shape)}")
     if len(labels) == 0:
         raise ValueError("no examples: probs and labels are empty")
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    n_bins = as_int(n_bins, "n_bins")
     p = probs.detach().to(torch.float64).cpu()
     if not bool(torch.all(torch.isfinite(p) & (p >= 0) & (p <= 1 + 1e-6))):
         raise ValueError("probs must be probabilities in [0, 1] (apply softmax to logits first)")
@@ -360,15 +356,16 @@ def calibration_table(
     deterministic hypernetwork gives only the "mean" rows.
     """
     _check_data(data, "data")
-    if isinstance(mc_samples, bool) or not isinstance(mc_samples, int) or mc_samples < 0:
-        raise ValueError(f"mc_samples must be a non-negative integer, got {mc_samples!r}")
+    mc_samples = as_int(mc_samples, "mc_samples", minimum=0)
+    lams = [float(check_lam(v)) for v in lams]
+    fractions = [check_fraction(f, "fractions") for f in fractions]
     rows = []
     dev = hypernet._device()
     with torch.no_grad():
         for i, lam in enumerate(lams):
-            params = hypernet(float(lam))
+            params = hypernet(lam)
             for f in fractions:
-                pp = prune(params, float(f), criterion, scope)  # deleted weights have sigma 0: MC never resamples them
+                pp = prune(params, f, criterion, scope)  # deleted weights have sigma 0: MC never resamples them
                 kinds = [("mean", 0)]
                 if mc_samples and params.variational:
                     kinds.append(("mc", mc_samples))

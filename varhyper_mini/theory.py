@@ -18,8 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import losses
+from ._checks import as_int
 from .data import TensorData, batches
 from .gaussian import GaussianParams, ParamSpec, check_prior_var
+from .hypernets import check_lam
 
 __all__ = [
     "sym_kl",
@@ -112,8 +114,7 @@ def antithetic_noise(
     Averaging f(mu + sigma * eps) over such pairs cancels the odd terms of the Taylor series in
     sigma, so the estimate of E_q f differs from f(mu) by O(sigma^2), as the exact expectation does.
     """
-    if not isinstance(n_pairs, int) or n_pairs < 1:
-        raise ValueError(f"n_pairs must be a positive integer, got {n_pairs!r}")
+    n_pairs = as_int(n_pairs, "n_pairs")
     eps = torch.randn(n_pairs, n_params, generator=generator, dtype=dtype)
     return torch.cat([eps, -eps])
 
@@ -260,11 +261,8 @@ def fit_at_lams(
     losses.check_loss_name(loss)
     if len(lams) == 0:
         raise ValueError("lams is empty; give at least one lambda")
-    lam_t = torch.as_tensor([float(v) for v in lams], dtype=dtype)
-    if not bool(torch.all(torch.isfinite(lam_t) & (lam_t > 0))):
-        raise ValueError(f"lambdas must be positive and finite, got {list(lams)!r}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    lam_t = torch.as_tensor([float(check_lam(v)) for v in lams], dtype=dtype)
+    steps = as_int(steps, "steps")
     check_prior_var(prior_var)
     n_train = len(data) if n_train is None else n_train
     spec = ParamSpec.from_module(target)
@@ -318,8 +316,7 @@ def expected_loglik(
     """
     if params.batch_shape:
         raise ValueError("expected_loglik takes the parameters of one model")
-    if not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    n_samples = as_int(n_samples, "n_samples")
     draws = [params.sample(generator) for _ in range(n_samples)]
     dev = next(iter(params.mean.values())).device
     out = []
@@ -351,8 +348,7 @@ def subsample_elbos(
     m = len(loglik)
     if not isinstance(m0, int) or not 1 <= m0 <= m:
         raise ValueError(f"m0 must be an integer between 1 and {m}, got {m0!r}")
-    if not isinstance(n_repeats, int) or n_repeats < 1:
-        raise ValueError(f"n_repeats must be a positive integer, got {n_repeats!r}")
+    n_repeats = as_int(n_repeats, "n_repeats")
     kl_t = torch.as_tensor(kl, dtype=loglik.dtype)
     # The first m0 entries of a random permutation (random keys, sorted) form a uniform subsample.
     keys = torch.rand(n_repeats, m, generator=generator)
