@@ -154,3 +154,16 @@ def test_n_classes_of_loaders_is_fixed():
     train, test = vh.data.wine()
     assert train.n_classes == test.n_classes == 3
     assert vh.TensorData(torch.zeros(2, 1), torch.tensor([0, 4])).n_classes == 5  # no class list: largest label + 1
+
+
+def test_subset_and_split_sizes_are_integers():
+    import numpy as np
+
+    train, _ = vh.data.wine()
+    assert abs(len(train.subset(np.int64(30))) - 30) <= 3
+    assert len(train.split(np.int32(20))[1]) == 20
+    for bad in (True, 20.0):
+        with pytest.raises(ValueError, match="subset size"):
+            train.subset(bad)
+        with pytest.raises(ValueError, match="n_holdout"):
+            train.split(bad)

@@ -240,3 +240,11 @@ def test_meta_parameters_are_a_clear_error():
     p = vh.PiecewiseLinearHypernet(models.wine_logreg())(1.0).to("meta")
     with pytest.raises(ValueError, match="meta device"):
         vh.prune(p, 0.5)
+
+
+def test_layer_input_means_checks_the_data_dtype():
+    t = models.wine_logreg()
+    p = vh.ConstantHypernet(t)(1.0)
+    data64 = vh.TensorData(torch.randn(8, 13, dtype=torch.float64), torch.zeros(8, dtype=torch.long))
+    with pytest.raises(ValueError, match="float64 but the model's parameters are torch.float32"):
+        layer_input_means(t, p, data64)

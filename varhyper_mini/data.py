@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._checks import as_int
+
 __all__ = [
     "TensorData",
     "DataNotFoundError",
@@ -104,10 +106,11 @@ class TensorData:
 
     def subset(self, n: int | None, seed: int = 0) -> TensorData:
         """A stratified random subset of ``n`` examples (all of them when ``n`` is None)."""
-        if n is None or n >= len(self):
+        if n is None:
             return self
-        if n < 1:
-            raise ValueError(f"subset size must be positive, got {n}")
+        n = as_int(n, "subset size")
+        if n >= len(self):
+            return self
         g = torch.Generator().manual_seed(seed)
         y = self.y.cpu()
         classes = torch.unique(y)
@@ -124,7 +127,7 @@ class TensorData:
 
     def split(self, n_holdout: int, seed: int = 0) -> tuple[TensorData, TensorData]:
         """Split into (rest, holdout) at random, e.g. a validation set carved from training."""
-        if not 0 < n_holdout < len(self):
+        if not 0 < as_int(n_holdout, "n_holdout") < len(self):
             raise ValueError(f"n_holdout must be between 1 and {len(self) - 1}, got {n_holdout}")
         perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
         rest, hold = self.take(perm[n_holdout:]), self.take(perm[:n_holdout])
