@@ -362,3 +362,12 @@ def test_users_forward_receives_images_in_the_layout_given():
     h = vh.ConstantHypernet(t)
     vh.train(h, t, data, lam=1.0, epochs=1, batch_size=16, progress=False)
     assert 0 <= vh.accuracy(t, h(1.0), data) <= 1
+
+
+def test_evaluation_refuses_non_finite_parameters():
+    t = _mlp()
+    p = vh.ConstantHypernet(t)(1.0).detach().clone()
+    p.mean["2.bias"] = torch.full_like(p.mean["2.bias"], float("nan"))
+    for call in (lambda: vh.accuracy(t, p, _blob()), lambda: vh.evaluate(t, p, _blob())):
+        with pytest.raises(ValueError, match=r"\['2.bias'\] contain NaN or inf"):
+            call()

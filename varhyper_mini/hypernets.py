@@ -275,6 +275,8 @@ def functional_forward(module: nn.Module, params: GaussianParams | dict[str, Ten
 
     ``params`` is a dict keyed by ``module.named_parameters()`` names, or ``GaussianParams``
     (its means are used). Works for any architecture via ``torch.func.functional_call``.
+    The module runs in its current mode; to evaluate, use ``accuracy``/``predict``, or wrap
+    the call in ``evaluation(module)``, so that no running statistics are updated.
     """
     tensors = params.mean if isinstance(params, GaussianParams) else params
     if not isinstance(tensors, dict):

@@ -413,6 +413,13 @@ def _as_weights(params: GaussianParams | dict[str, Tensor], target: nn.Module, d
         raise ValueError(f"params must be GaussianParams or a non-empty dict, got {type(params).__name__}")
     ParamSpec.from_module(target).check_names(weights.keys())
     check_has_values(weights.values())
+    finite = torch.stack([torch.isfinite(w).all() for w in weights.values()]).cpu()
+    if not bool(finite.all()):
+        bad = [n for n, ok in zip(weights, finite.tolist()) if not ok]
+        raise ValueError(
+            f"the parameters {bad} contain NaN or inf (a diverged model); its predictions would be meaningless. "
+            "Retrain it (a smaller lr or lambda range), or evaluate another model."
+        )
     first = next(iter(weights.values()))
     if not isinstance(data, TensorData):
         raise ValueError(f"data must be a TensorData, got {type(data).__name__}")
@@ -433,7 +440,8 @@ def predict(
 
     The target runs in eval mode (its own mode is restored after), so evaluation never changes
     its buffers. Raises ``ValueError`` for names that do not match the target, parameters on
-    the meta device, or floating-point data of another dtype than the parameters.
+    the meta device or with NaN/inf means, or floating-point data of another dtype than the
+    parameters.
     """
     weights = _as_weights(params, target, data)
     batch_size = as_int(batch_size, "batch_size")
