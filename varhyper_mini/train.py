@@ -250,6 +250,18 @@ def train_many(
         clip_value: gradient clipping by value, as in the authors' code (None: off).
     Returns:
         One ``History`` per model.
+    Raises:
+        ValueError: before any step, for any bad argument: a count that is not a positive
+            integer (``epochs``, ``batch_size``, ``lam_samples``, ``n_train``; bools refused),
+            a lambda, ``lr``, ``prior_var`` or ``clip_value`` that is not a positive finite
+            number (lambda and, for float32 models, the prior variance inside the float32
+            range), a target the hypernetworks were not built for or whose state they do not
+            model (running statistics, frozen parameters), hypernetworks on the meta device or
+            on several devices, empty data, data of another floating dtype than the model.
+        FloatingPointError: the loss became inf or NaN; raised at the end of that epoch, naming
+            the epoch, the first bad batch, the model and its lambdas.
+    The caller's ``target`` is never moved or changed: when it is on another device than the
+    hypernetworks, a copy is used.
     """
     hypernets = list(hypernets)
     m = len(hypernets)
@@ -391,7 +403,7 @@ def train(
     Give either a fixed ``lam`` (a directly trained model at one lambda) or a ``lam_prior``
     such as ``LogUniform(lo, hi)``; with a prior, each batch draws ``lam_samples`` lambdas
     and averages their losses. Returns the per-epoch ``History`` (loss, nll, penalty).
-    See ``train_many`` for the other arguments.
+    See ``train_many`` for the other arguments and the errors raised.
     """
     lams = None if lam is None else [lam]
     return train_many(
