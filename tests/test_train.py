@@ -6,6 +6,7 @@ import torch
 
 import varhyper_mini as vh
 from varhyper_mini import models
+from varhyper_mini.prune import layer_input_means
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +323,7 @@ def test_data_of_another_dtype_is_a_clear_error_everywhere():
             call()
     with pytest.raises(ValueError, match="integer class indices"):
         vh.train(h, t, vh.TensorData(_blob().x, _blob().y.float()), lam=1.0, epochs=1, progress=False)
-    with pytest.raises(ValueError, match="no examples"):
+    with pytest.raises(ValueError, match="data is empty"):
         vh.train(h, t, _blob().take(torch.arange(0)), lam=1.0, epochs=1, progress=False)
 
 
@@ -370,4 +371,19 @@ def test_evaluation_refuses_non_finite_parameters():
     p.mean["2.bias"] = torch.full_like(p.mean["2.bias"], float("nan"))
     for call in (lambda: vh.accuracy(t, p, _blob()), lambda: vh.evaluate(t, p, _blob())):
         with pytest.raises(ValueError, match=r"\['2.bias'\] contain NaN or inf"):
+            call()
+
+
+def test_empty_data_is_one_error_in_training_and_evaluation():
+    t = _mlp()
+    h = vh.ConstantHypernet(t)
+    empty = _blob().take(torch.arange(0))
+    for call in (
+        lambda: vh.train(h, t, empty, lam=1.0, epochs=1, progress=False),
+        lambda: vh.accuracy(t, h(1.0), empty),
+        lambda: vh.predict(t, h(1.0), empty),
+        lambda: vh.evaluate(t, h(1.0), empty),
+        lambda: layer_input_means(t, h(1.0), empty),
+    ):
+        with pytest.raises(ValueError, match="data is empty"):
             call()

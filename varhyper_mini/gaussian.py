@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ._checks import as_positive
+from ._checks import as_positive, as_real
 
 __all__ = ["GaussianParams", "ParamSpec", "kl_to_prior", "kl_to_prior_flat", "check_prior_var"]
 
@@ -319,5 +319,6 @@ class GaussianParams:
     def from_module(cls, module: nn.Module, log_sigma: float | None = None) -> GaussianParams:
         """The module's current parameters as means; a constant ``log_sigma`` if given."""
         mean = {n: p.detach().clone() for n, p in module.named_parameters()}
-        ls = None if log_sigma is None else {n: torch.full_like(m, log_sigma) for n, m in mean.items()}
+        ls = None if log_sigma is None else as_real(log_sigma, "log_sigma")
+        ls = None if ls is None else {n: torch.full_like(m, ls) for n, m in mean.items()}
         return cls(mean, ls)

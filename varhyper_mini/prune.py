@@ -19,7 +19,7 @@ from ._checks import as_real, check_has_values
 from .data import TensorData, batches
 from .gaussian import GaussianParams
 from .hypernets import Hypernet, call_with, check_lam, evaluation
-from .train import accuracy, check_data_dtype
+from .train import accuracy, check_data, check_data_dtype
 
 __all__ = [
     "prune",
@@ -214,6 +214,7 @@ def layer_input_means(
     """
     weights = params.mean if isinstance(params, GaussianParams) else params
     check_has_values(weights.values())
+    check_data(data)
     check_data_dtype(data, next(iter(weights.values())).dtype)
     sums: dict[str, Tensor] = {}
     counts: dict[str, int] = {}

@@ -43,7 +43,7 @@ from .data import TensorData, batches
 from .gaussian import GaussianParams, ParamSpec, check_prior_var
 from .hypernets import ConstantHypernet, Hypernet, PiecewiseLinearHypernet, check_lam
 from .prune import check_fraction, nothing_to_prune, prunable_names, prune
-from .train import LogUniform, accuracy, predict, train, train_many
+from .train import LogUniform, accuracy, check_data, predict, train, train_many
 
 __all__ = [
     "CRITERIA",
@@ -103,13 +103,6 @@ def _weights_dev(params: GaussianParams) -> torch.device:
     return next(iter(params.mean.values())).device
 
 
-def _check_data(data: TensorData, what: str) -> None:
-    if not isinstance(data, TensorData):
-        raise ValueError(f"{what} must be a TensorData held in memory, got {type(data).__name__}")
-    if len(data) == 0:
-        raise ValueError(f"{what} is empty")
-
-
 @torch.no_grad()
 def elbo(
     target: nn.Module,
@@ -135,7 +128,7 @@ def elbo(
     if not isinstance(params, GaussianParams) or params.batch_shape:
         raise ValueError("elbo takes the GaussianParams of one model (params[i] picks one from a batch)")
     params._require_variational("the ELBO")
-    _check_data(train_data, "train_data")
+    check_data(train_data, "train_data")
     check_prior_var(prior_var)
     samples = as_int(samples, "samples (0: mean weights)", minimum=0)
     n = len(train_data) if n_train is None else as_int(n_train, "n_train")
@@ -285,7 +278,7 @@ def select_lambda(
         )
     for d, what in ((val_data, "val_data"), (train_data, "train_data")):
         if d is not None:
-            _check_data(d, what)
+            check_data(d, what)
     if val_data is not None and "test" in val_data.name.lower():
         warnings.warn(
             f"val_data is named {val_data.name!r}: choosing lambda on the test set biases the test "
@@ -355,7 +348,7 @@ def calibration_table(
     weight draws, ``vh.predict(..., mc_samples=n)``; deleted weights stay at zero). A
     deterministic hypernetwork gives only the "mean" rows.
     """
-    _check_data(data, "data")
+    check_data(data, "data")
     mc_samples = as_int(mc_samples, "mc_samples", minimum=0)
     lams = [float(check_lam(v)) for v in lams]
     fractions = [check_fraction(f, "fractions") for f in fractions]
@@ -436,7 +429,7 @@ def compression_table(
     parameter (biases included), ``compression_weights`` only the weight tensors that Algorithm 2
     prunes. ``params`` is one model's posterior, e.g. ``hypernet(lam)``.
     """
-    _check_data(data, "data")
+    check_data(data, "data")
     if isinstance(params, GaussianParams) and params.batch_shape:
         raise ValueError("pass the parameters of one model (params[i] picks one from a batch)")
     rows = []
@@ -680,7 +673,7 @@ def fit_budget(
         raise ValueError(f"unknown objective {objective!r}; choose 'auto', 'size' or 'accuracy'")
     if criterion == "var" and not hypernet.variational:
         raise ValueError("criterion 'var' (|mu|/sigma) needs a variational hypernetwork; use 'simple'")
-    _check_data(data, "data")
+    check_data(data, "data")
     lams = lambda_grid(hypernet.lam_range, 11) if lams is None else [float(check_lam(v)) for v in lams]
     if fractions is None:
         fractions = [round(0.05 * i, 2) for i in range(20)] + [0.97, 0.99]

@@ -149,10 +149,7 @@ def _check_setup(hypernets, target, data, loss, lams, lam_prior, epochs, lr, bat
                 f"hypernetwork generates {dict(zip(h.spec.names, map(tuple, h.spec.shapes)))}; pass the module it was "
                 "built for"
             )
-    if not isinstance(data, TensorData):
-        raise ValueError(f"data must be a TensorData held in memory, got {type(data).__name__}")
-    if len(data) == 0:
-        raise ValueError("data holds no examples; training needs at least one")
+    check_data(data)
     check_data_dtype(data, hypernets[0].dtype)
     if (lams is None) == (lam_prior is None):
         raise ValueError("give exactly one of a fixed lambda (lam=...) or a prior (lam_prior=...)")
@@ -178,6 +175,14 @@ def _check_setup(hypernets, target, data, loss, lams, lam_prior, epochs, lr, bat
         as_int(lam_samples, "lam_samples"),
         prior_var,
     )
+
+
+def check_data(data: TensorData, what: str = "data") -> None:
+    """``ValueError`` unless ``data`` is a ``TensorData`` with at least one example."""
+    if not isinstance(data, TensorData):
+        raise ValueError(f"{what} must be a TensorData held in memory, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError(f"{what} is empty: it holds no examples")
 
 
 def check_data_dtype(data: TensorData, dtype: torch.dtype) -> None:
@@ -424,6 +429,7 @@ def _as_weights(params: GaussianParams | dict[str, Tensor], target: nn.Module, d
     else:
         raise ValueError(f"params must be GaussianParams or a non-empty dict, got {type(params).__name__}")
     ParamSpec.from_module(target).check_names(weights.keys())
+    check_data(data)
     check_has_values(weights.values())
     finite = torch.stack([torch.isfinite(w).all() for w in weights.values()]).cpu()
     if not bool(finite.all()):
@@ -433,8 +439,6 @@ def _as_weights(params: GaussianParams | dict[str, Tensor], target: nn.Module, d
             "Retrain it (a smaller lr or lambda range), or evaluate another model."
         )
     first = next(iter(weights.values()))
-    if not isinstance(data, TensorData):
-        raise ValueError(f"data must be a TensorData, got {type(data).__name__}")
     check_data_dtype(data, first.dtype)
     return weights
 
