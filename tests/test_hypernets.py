@@ -290,3 +290,12 @@ def test_channels_last_only_for_built_in_layers():
 
     assert vh.hypernets.channels_last(x, conv).is_contiguous(memory_format=torch.channels_last)
     assert vh.hypernets.channels_last(x, Own()) is x
+
+
+@pytest.mark.parametrize("convert", [lambda t: t.half(), lambda t: t.bfloat16(), lambda t: t.fc.double() and t])
+def test_half_precision_and_mixed_dtypes_are_refused(convert):
+    t = convert(models.wine_logreg())
+    if t.fc.weight.dtype == torch.float64:  # mixed: one tensor float32, the other float64
+        t.fc.bias.data = t.fc.bias.data.float()
+    with pytest.raises(ValueError, match="one dtype, float32 or float64"):
+        vh.LinearHypernet(t)

@@ -77,7 +77,8 @@ def check_target(target: nn.Module) -> None:
       buffers cannot serve every lambda, and updating it would mix the models of all lambdas;
     - frozen parameters (``requires_grad=False``): the hypernetwork generates, and trains, every
       parameter of the target;
-    - parameters on the ``meta`` device: they hold no values to start from.
+    - parameters on the ``meta`` device: they hold no values to start from;
+    - parameters of several dtypes, or of a dtype other than float32 and float64.
     """
     if not isinstance(target, nn.Module):
         raise ValueError(f"target must be a torch.nn.Module, got {type(target).__name__}")
@@ -89,6 +90,12 @@ def check_target(target: nn.Module) -> None:
                 f"keep per lambda. Build it with track_running_stats=False (batch statistics in training and "
                 f"evaluation), or use a normalisation without state such as nn.LayerNorm or nn.GroupNorm."
             )
+    dtypes = {p.dtype for p in target.parameters()}
+    if len(dtypes) > 1 or not dtypes <= {torch.float32, torch.float64}:
+        raise ValueError(
+            f"the target's parameters are {sorted(map(str, dtypes))}; hypernetworks support one dtype, float32 or "
+            "float64, for all of them: convert the target with target.float() or target.double()"
+        )
     for pname, p in target.named_parameters():
         if not p.requires_grad:
             raise ValueError(
