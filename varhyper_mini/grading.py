@@ -51,12 +51,15 @@ from torch import Tensor, nn
 from . import losses, models
 from .data import DataNotFoundError, TensorData
 from .gaussian import GaussianParams, ParamSpec
-from .hypernets import ConstantHypernet, Hypernet
+from .hypernets import Hypernet
 
 __all__ = [
     "CheckResult",
     "GradeReport",
     "check_hypernet",
+    "check_mlp_hypernet",
+    "FormSpec",
+    "MLP_HYPERNET",
     "check_prior",
     "check_neuron_pruning",
     "load_module",
@@ -77,10 +80,12 @@ class CheckResult:
 
     Attributes:
         name: short name of the check, e.g. "finite values".
-        passed: True when the check passed (or was skipped because the form opts out of it).
+        passed: True when the check ran and passed; False when it failed. A skipped check has
+            ``passed`` True but counts as not graded: ``GradeReport.passed`` is then False.
         message: what was checked and found, or what went wrong and how to fix it.
         traceback: the student's traceback when their code raised, else None.
-        skipped: True when the check did not apply (e.g. ``continuous = False``).
+        skipped: True when the check was not run because the grader's caller switched it off
+            (e.g. ``check_hypernet(..., allow_jumps=True)``); a submission cannot switch a check off.
         seconds: wall time of the check.
     """
 
@@ -101,7 +106,7 @@ class CheckResult:
 class GradeReport:
     """The checks run on one submission; iterate over it for the ``CheckResult`` objects.
 
-    ``print(report)`` shows a summary; ``report.passed`` is True when no check failed;
+    ``print(report)`` shows a summary; ``report.passed`` is True when every check ran and passed;
     ``report["finite values"]`` looks a check up by name.
     """
 
@@ -126,8 +131,13 @@ class GradeReport:
 
     @property
     def passed(self) -> bool:
-        """True when every check passed or was skipped."""
-        return all(r.passed for r in self.results)
+        """True when every check ran and passed: a skipped check is not graded, so not a pass."""
+        return bool(self.results) and all(r.passed and not r.skipped for r in self.results)
+
+    @property
+    def skipped(self) -> list[CheckResult]:
+        """The checks that did not run (not graded)."""
+        return [r for r in self.results if r.skipped]
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -150,13 +160,26 @@ class GradeReport:
             elif r.traceback:
                 shown.add(r.traceback)
                 lines.extend("        | " + t for t in r.traceback.rstrip().splitlines())
-        n_ok = sum(r.passed for r in self.results)
-        verdict = "all checks passed" if self.passed else f"{len(self.failed)} failed"
-        lines.append(f"{n_ok} of {len(self.results)} checks passed ({verdict}) in {self.seconds:.1f} s.")
+        lines.append(f"{self.n_passed} of {len(self.results)} checks passed ({self.verdict}) in {self.seconds:.1f} s.")
         return "\n".join(lines)
 
+    @property
+    def n_passed(self) -> int:
+        """How many checks ran and passed."""
+        return sum(r.passed and not r.skipped for r in self.results)
+
+    @property
+    def verdict(self) -> str:
+        """"all checks passed", or what failed and what was skipped (not graded)."""
+        if self.passed:
+            return "all checks passed"
+        parts = [f"{len(self.failed)} failed"] if self.failed else []
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped — not graded")
+        return ", ".join(parts) or "no checks ran"
+
     def __repr__(self) -> str:
-        n_ok = sum(r.passed for r in self.results)
+        n_ok = self.n_passed
         return f"<GradeReport {self.subject}: {n_ok}/{len(self.results)} checks passed>"
 
 
@@ -288,8 +311,38 @@ def _lams(lo: float, hi: float, u: Tensor) -> Tensor:
     return torch.exp(math.log(lo) + u.double() * (math.log(hi) - math.log(lo))).to(torch.get_default_dtype())
 
 
-def _claims(h: Hypernet, attr: str, default: bool) -> bool:
-    return bool(getattr(h, attr, default))
+@dataclass(frozen=True)
+class FormSpec:
+    """What an assignment specifies about a form beyond the ``Hypernet`` contract.
+
+    Attributes:
+        size_arg: the constructor argument that sets the form's size (e.g. "hidden").
+        sizes: the sizes the grader builds it with.
+        stored: ``stored(P, size, variational)``, the number of values the form stores for a target
+            with P parameters.
+        formula: the stored count as the assignment writes it, for messages.
+    """
+
+    size_arg: str
+    sizes: tuple[int, ...]
+    stored: Callable[[int, int, bool], int]
+    formula: str
+
+
+#: Assignment 1: mu(u) = c + tanh(u a + b) V and log sigma(u) = c' + tanh(u a + b) V'.
+MLP_HYPERNET = FormSpec(
+    "hidden", (1, 5), lambda p, h, var: (2 if var else 1) * p * (h + 1) + 2 * h, "2P(H + 1) + 2H (P(H + 1) + 2H without sigma)"
+)
+
+
+def _unregistered(h: nn.Module) -> list[str]:
+    """Tensor attributes that require grad but are not registered, so neither trained nor counted."""
+    found = []
+    for mod_name, mod in h.named_modules():
+        for attr, val in vars(mod).items():
+            if isinstance(val, Tensor) and not isinstance(val, nn.Parameter) and val.requires_grad:
+                found.append(f"{mod_name}.{attr}" if mod_name else attr)
+    return found
 
 
 def check_hypernet(
@@ -302,8 +355,18 @@ def check_hypernet(
     seed: int = 0,
     verbose: bool = True,
     data_root: str | None = None,
+    form: FormSpec | None = None,
+    lambda_free: bool = False,
+    allow_jumps: bool = False,
 ) -> GradeReport:
     """Check a hypernetwork form against the contract of ``Hypernet`` and print a report.
+
+    Every check is behavioural, and no attribute of the submission switches one off. The form
+    must start where the package's forms start (the target's parameters for every lambda, log
+    sigma at ``init_log_sigma``), honour ``variational=False``, register every stored tensor as
+    ``nn.Parameter``, and learn a dependence on lambda in training. The class (or the factory)
+    is therefore also built with ``variational=False`` and ``init_log_sigma=-2``: it must accept
+    these keyword arguments and pass them on to ``Hypernet.__init__``.
 
     Args:
         cls_or_factory: a ``Hypernet`` subclass, built as ``cls(target, lam_range=...)``, or a
@@ -317,8 +380,15 @@ def check_hypernet(
         seed: seeds every check; the caller's random state is left untouched.
         verbose: print the report.
         data_root: where the MNIST files are (default: ``$VARHYPER_DATA`` or the user cache).
+        form: what the assignment specifies about the form (``MLP_HYPERNET`` for assignment 1):
+            then the stored-value count must match its formula at each of its sizes.
+        lambda_free: the caller (never the submission) grades a form meant to ignore lambda,
+            such as ``ConstantHypernet``: "lambda matters" then checks that G stays the same for
+            every lambda after training.
+        allow_jumps: the caller allows a form that jumps in lambda; "continuous in lambda" is then
+            skipped, and a skipped check means the report does not pass.
     Returns:
-        A ``GradeReport``; ``report.passed`` is True when every check passed.
+        A ``GradeReport``; ``report.passed`` is True when every check ran and passed.
     """
     target_module, data, label, default_range = _resolve_target(target, data, data_root)
     lam_range = tuple(float(v) for v in (lam_range or default_range))
@@ -337,7 +407,8 @@ def check_hypernet(
     runner = _Runner(report, seed)
     state: dict = {}
 
-    def build() -> tuple[Hypernet, nn.Module]:
+    def build(**extra) -> tuple[Hypernet, nn.Module]:
+        """Build the form for a fresh copy of the target, with keyword arguments ``extra``."""
         module = copy.deepcopy(target_module)
         if isinstance(cls_or_factory, nn.Module):
             raise _Fail(
@@ -346,13 +417,24 @@ def check_hypernet(
             )
         if isinstance(cls_or_factory, type) and not issubclass(cls_or_factory, Hypernet):
             raise _Fail(f"{name} is not a subclass of varhyper_mini.Hypernet")
-        what = f"{name}(target, lam_range={lam_range})"
-        if _accepts(cls_or_factory, "lam_range"):
-            h = _call(what, cls_or_factory, module, lam_range=lam_range)
-        else:
-            h = _call(f"{name}(target)", cls_or_factory, module)
+        kwargs = {"lam_range": lam_range} if _accepts(cls_or_factory, "lam_range") else {}
+        for key, val in extra.items():
+            if not _accepts(cls_or_factory, key):
+                raise _Fail(
+                    f"{name} does not accept the keyword argument {key}=, so the grader cannot build it with "
+                    f"{key}={val!r}; take **kwargs and pass them on to Hypernet.__init__"
+                )
+            kwargs[key] = val
+        what = f"{name}(target" + "".join(f", {k}={v!r}" for k, v in kwargs.items()) + ")"
+        h = _call(what, cls_or_factory, module, **kwargs)
         if not isinstance(h, Hypernet):
             raise _Fail(f"{name}(...) returned a {type(h).__name__}, not a varhyper_mini.Hypernet")
+        for key in ("variational", "init_log_sigma"):
+            if key in extra and getattr(h, key) != extra[key]:
+                raise _Fail(
+                    f"built with {key}={extra[key]!r}, the hypernetwork has {key}={getattr(h, key)!r}: "
+                    "pass the keyword arguments on to Hypernet.__init__ (super().__init__(target, **kwargs))"
+                )
         return h, module
 
     def c_build() -> str:
@@ -366,17 +448,114 @@ def check_hypernet(
         state["h"], state["range"] = h, h.lam_range
         return f"{type(h).__name__} built in {time.perf_counter() - t0:.2f} s; lambda range {h.lam_range}"
 
-    def c_count() -> str:
+    def c_registered() -> str:
         h = state["h"]
-        n = _call("n_stored()", h.n_stored)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        loose = _unregistered(h)
+        if loose:
             raise _Fail(
-                f"n_stored() returned {n!r}; it must be the positive number of stored values. "
-                "Register the stored tensors as nn.Parameter so that they are trained and counted"
+                f"{', '.join(loose)} {'is a tensor' if len(loose) == 1 else 'are tensors'} that the hypernetwork "
+                "stores but does not register: wrap every stored tensor in nn.Parameter, otherwise the "
+                "optimiser never trains it and n_stored() does not count it"
             )
-        report.n_stored = n
+        named = [n for n, p in h.named_parameters() if p.requires_grad]
+        if not named:
+            raise _Fail("the hypernetwork has no trainable parameters: register its stored tensors as nn.Parameter")
+        return f"{len(named)} trainable nn.Parameter tensors; no unregistered tensor that requires grad"
+
+    def stored(h: Hypernet) -> int:
+        n = _call("n_stored()", h.n_stored)
+        counted = sum(p.numel() for p in h.parameters())
+        if isinstance(n, bool) or not isinstance(n, int) or n != counted:
+            raise _Fail(
+                f"n_stored() returned {n!r}, but the hypernetwork's parameters hold {counted:,} values; "
+                "leave n_stored to the base class and register the stored tensors as nn.Parameter"
+            )
+        return n
+
+    def c_count() -> str:
         p = target_spec.total
-        return f"stores {n:,} values = {n / p:.2f} x the target's {p:,} parameters"
+        n = report.n_stored = stored(state["h"])
+        msg = f"stores {n:,} values = {n / p:.2f} x the target's {p:,} parameters"
+        if form is None:
+            return msg
+        for size in form.sizes:
+            check_form_count(build(**{form.size_arg: size})[0], size, True)
+        sizes = ", ".join(str(v) for v in form.sizes)
+        return f"{msg}; matches {form.formula} for {form.size_arg} = {sizes}"
+
+    def check_form_count(h: Hypernet, size: int, var: bool) -> None:
+        p = target_spec.total
+        got, want = stored(h), form.stored(p, size, var)
+        if got != want:
+            raise _Fail(
+                f"with {form.size_arg}={size} and variational={var}, the form stores {got:,} values; the "
+                f"assignment's form stores {form.formula} = {want:,} (P = {p:,}). Store exactly the "
+                "tensors the assignment lists, each as an nn.Parameter"
+            )
+
+    def initial(h: Hypernet, log_sigma: float, what: str) -> None:
+        """Fail unless ``h`` gives the target's parameters and ``log_sigma`` at 5 lambdas."""
+        lo, hi = h.lam_range
+        lams = _lams(lo, hi, torch.linspace(0, 1, 5))
+        want = target_spec.flatten({n: t.detach() for n, t in target_module.named_parameters()})
+        with torch.no_grad():
+            g = _call("params_batch(lams)", h.params_batch, lams)
+            gap = float((target_spec.flatten(g.mean, 1) - want).abs().max())
+        if not gap <= 1e-5 * (1 + float(want.abs().max())):
+            raise _Fail(
+                f"{what}, the means differ from the target's own parameters by up to {_fmt(gap)}; every form "
+                "starts at the target's parameters for every lambda (use self.initial_mean(target) and start "
+                "the lambda-dependent part at zero)"
+            )
+        if g.log_sigma is None:
+            return
+        ls = target_spec.flatten(g.log_sigma, 1).detach()
+        if not bool(torch.allclose(ls, torch.full_like(ls, log_sigma), rtol=0, atol=1e-5)):
+            lo_v, hi_v = float(ls.min()), float(ls.max())
+            hint = (
+                f" {_fmt(lo_v)} is 2 x init_log_sigma: that is the log variance log sigma^2; flat_params returns "
+                "the log standard deviation log sigma"
+                if abs(lo_v - 2 * log_sigma) < 1e-4 and abs(hi_v - 2 * log_sigma) < 1e-4
+                else " Start the log sigmas at self.initial_log_sigma() and the lambda-dependent part at zero"
+            )
+            raise _Fail(
+                f"{what}, log_sigma is between {_fmt(lo_v)} and {_fmt(hi_v)} (sigma {_fmt(math.exp(lo_v))} to "
+                f"{_fmt(math.exp(hi_v))}); it must be init_log_sigma = {log_sigma:g} (sigma "
+                f"{_fmt(math.exp(log_sigma))}) for every lambda.{hint}"
+            )
+
+    def c_init() -> str:
+        initial(state["h"], -3.0, "at initialisation (default init_log_sigma = -3)")
+        initial(build(init_log_sigma=-2.0)[0], -2.0, "built with init_log_sigma=-2, at initialisation")
+        return "starts at the target's parameters for every lambda, log sigma at init_log_sigma (-3 and -2)"
+
+    def c_variational() -> str:
+        h_var = state["h"]
+        if not h_var.variational:
+            raise _Fail("built with the default variational=True, the hypernetwork has variational=False")
+        h, _ = build(variational=False)
+        u = torch.tensor([0.0, 0.5, 1.0])
+        with torch.no_grad():
+            out = _call("flat_params(u) with variational=False", h.flat_params, u)
+            if not (isinstance(out, tuple) and len(out) == 2) or out[1] is not None:
+                raise _Fail(
+                    "built with variational=False, flat_params must return (mean, None): a deterministic model "
+                    "has no log sigma"
+                )
+            mean = out[0]
+            if not isinstance(mean, Tensor) or tuple(mean.shape) != (3, target_spec.total):
+                raise _Fail(f"built with variational=False, flat_params must return means of shape (3, {target_spec.total})")
+        n_var, n_det = stored(h_var), stored(h)
+        if not n_det < n_var:
+            raise _Fail(
+                f"built with variational=False, the form still stores {n_det:,} values (with sigma: {n_var:,}); "
+                "store no log-sigma tensors when self.variational is false"
+            )
+        initial(h, -3.0, "built with variational=False, at initialisation")
+        if form is not None:
+            size = form.sizes[-1]
+            check_form_count(build(**{form.size_arg: size, "variational": False})[0], size, False)
+        return f"variational=False: means only, {n_det:,} stored values instead of {n_var:,}"
 
     def c_shapes() -> str:
         h = state["h"]
@@ -504,8 +683,8 @@ def check_hypernet(
 
     def c_continuous() -> str:
         h = state["h"]
-        if not _claims(h, "continuous", True):
-            raise _Skip(f"{type(h).__name__} declares continuous = False")
+        if allow_jumps:
+            raise _Skip("the grader was called with allow_jumps=True")
         lo, hi = state["range"]
         hp = _call("copy.deepcopy(hypernet)", copy.deepcopy, h)
         gen = torch.Generator().manual_seed(2)
@@ -534,7 +713,7 @@ def check_hypernet(
             raise _Fail(
                 f"a step of {2 * delta:g} in u = log-position of lambda changes the output by up to "
                 f"{_fmt(jump)} (near lambda = {at:.4g}), while the output varies by {_fmt(spread)} over the "
-                "whole range: G jumps. If the form is meant to jump, set continuous = False on the class"
+                "whole range: G jumps. G must be continuous in lambda"
             )
         return (
             f"a step of {2 * delta:g} in u changes the output by at most {_fmt(jump)} "
@@ -615,31 +794,40 @@ def check_hypernet(
         return f"objective (mean over 7 lambdas, mean weights) {_fmt(before)} -> {_fmt(after)} after {setting}"
 
     def c_lambda_matters() -> str:
-        h = state["h"]
-        claims = _claims(h, "depends_on_lambda", not isinstance(h, ConstantHypernet))
-        if not claims:
-            raise _Skip(f"{type(h).__name__} declares that it does not depend on lambda")
         before_g, after_g = state["trained"]
-        moved = float((after_g[1] - before_g[1]).norm())
-        gap = float((after_g[2] - after_g[0]).norm())
         lo, hi = state["range"]
+        moved = float((after_g - before_g).norm())
+        # How G depends on lambda, G(u) - G(0) at u = 0.5 and 1, before and after training: training
+        # must change it (a fixed offset in u, or no u at all, leaves it unchanged).
+        dep_before, dep_after = before_g[1:] - before_g[:1], after_g[1:] - after_g[:1]
+        learned = float((dep_after - dep_before).norm())
+        gap = float(dep_after[-1].norm())
         if not math.isfinite(moved) or moved == 0.0:
             raise _Fail("training did not change G, so the effect of lambda could not be tested")
-        if not gap > 0.01 * moved + 1e-6:
+        if lambda_free:
+            if gap > 1e-6 * (1 + float(after_g.abs().max())):
+                raise _Fail(f"graded as a form that ignores lambda, but G({lo:g}) and G({hi:g}) differ by {_fmt(gap)}")
+            return f"the same model for every lambda, as the caller declared (lambda_free=True)"
+        if not learned > 0.01 * moved + 1e-6:
             raise _Fail(
-                f"after training on lambdas drawn from [{lo:g}, {hi:g}], G({lo:g}) and G({hi:g}) differ "
-                f"by {_fmt(gap)} (norm) while training moved G by {_fmt(moved)}: the form ignores lambda. "
-                "If that is intended, set depends_on_lambda = False on the class"
+                f"training on lambdas drawn from [{lo:g}, {hi:g}] moved G by {_fmt(moved)} (norm), but changed "
+                f"how G depends on lambda by only {_fmt(learned)}: the form ignores lambda, or its dependence on "
+                "lambda is fixed rather than learned. Compute G from u (self.encode(lam)) through trained parameters"
             )
         return (
-            f"after training, |G({hi:g}) - G({lo:g})| = {_fmt(gap)}, compared with a training change of {_fmt(moved)}"
+            f"training changed how G depends on lambda by {_fmt(learned)} (G moved by {_fmt(moved)}); after "
+            f"training |G({hi:g}) - G({lo:g})| = {_fmt(gap)}"
         )
 
     built = runner.run("builds", c_build)
     blocked = None if built.passed else "the hypernetwork could not be built (see 'builds')"
-    runner.run("parameter count", c_count, blocked)
+    registered = runner.run("stored tensors are parameters", c_registered, blocked)
+    unregistered = "the stored tensors are not all registered (see 'stored tensors are parameters')"
+    runner.run("stored values", c_count, blocked or (None if registered.passed else unregistered))
     shapes = runner.run("output names and shapes", c_shapes, blocked)
     wrong = blocked or (None if shapes.passed else "the outputs have the wrong form (see 'output names and shapes')")
+    runner.run("initial state", c_init, wrong)
+    runner.run("variational=False", c_variational, wrong)
     runner.run("finite values", c_finite, wrong)
     runner.run("differentiable", c_grad, wrong)
     runner.run("deterministic", c_deterministic, wrong)
@@ -647,10 +835,22 @@ def check_hypernet(
     runner.run("continuous in lambda", c_continuous, wrong)
     runner.run("rejects bad lambda", c_bad_lambda, blocked)
     trained = runner.run("training reduces the loss", c_train, wrong)
-    runner.run("lambda matters", c_lambda_matters, wrong or (None if trained.passed else "the training check failed"))
+    untrained = unregistered if not registered.passed else None if trained.passed else "the training check failed"
+    runner.run("lambda matters", c_lambda_matters, wrong or untrained)
     if verbose:
         print(report)
     return report
+
+
+def check_mlp_hypernet(
+    cls_or_factory: type[Hypernet] | Callable[..., Hypernet], target: str | nn.Module = "mnist", **kwargs
+) -> GradeReport:
+    """Check assignment 1's ``MLPHypernet``: ``check_hypernet`` with the form the assignment specifies.
+
+    On top of the contract, the stored-value count must be 2P(H + 1) + 2H (P(H + 1) + 2H with
+    ``variational=False``) for ``hidden`` H = 1 and 5. Keyword arguments go to ``check_hypernet``.
+    """
+    return check_hypernet(cls_or_factory, target, form=MLP_HYPERNET, **kwargs)
 
 
 # -- assignment 2: a complexity prior ---------------------------------------------------------
