@@ -61,6 +61,7 @@ __all__ = [
     "FormSpec",
     "MLP_HYPERNET",
     "check_prior",
+    "check_laplace_prior",
     "check_neuron_pruning",
     "load_module",
     "grade_cli",
@@ -87,6 +88,8 @@ class CheckResult:
         skipped: True when the check was not run because the grader's caller switched it off
             (e.g. ``check_hypernet(..., allow_jumps=True)``); a submission cannot switch a check off.
         seconds: wall time of the check.
+        blocked: True when the check was not run because an earlier check it needs failed
+            (``passed`` is then False): one cause is reported as one failure.
     """
 
     name: str
@@ -95,10 +98,13 @@ class CheckResult:
     traceback: str | None = None
     skipped: bool = False
     seconds: float = 0.0
+    blocked: bool = False
 
     @property
     def status(self) -> str:
-        """ "PASS", "FAIL" or "SKIP"."""
+        """ "PASS", "FAIL", "SKIP" or "NOT RUN" (blocked by an earlier failure: not a pass either)."""
+        if self.blocked:
+            return "NOT RUN"
         return "SKIP" if self.skipped else ("PASS" if self.passed else "FAIL")
 
 
@@ -132,7 +138,7 @@ class GradeReport:
     @property
     def passed(self) -> bool:
         """True when every check ran and passed: a skipped check is not graded, so not a pass."""
-        return bool(self.results) and all(r.passed and not r.skipped for r in self.results)
+        return bool(self.results) and all(r.passed and not r.skipped and not r.blocked for r in self.results)
 
     @property
     def skipped(self) -> list[CheckResult]:
@@ -141,8 +147,13 @@ class GradeReport:
 
     @property
     def failed(self) -> list[CheckResult]:
-        """The checks that failed."""
-        return [r for r in self.results if not r.passed]
+        """The checks that ran and failed."""
+        return [r for r in self.results if not r.passed and not r.blocked]
+
+    @property
+    def blocked(self) -> list[CheckResult]:
+        """The checks not run because a check they need failed."""
+        return [r for r in self.results if r.blocked]
 
     @property
     def seconds(self) -> float:
@@ -153,8 +164,8 @@ class GradeReport:
         lines = [f"Grading {self.subject}", f"  {self.setting}"]
         shown: set[str] = set()
         for r in self.results:
-            msg = r.message.replace("\n", "\n" + " " * (width + 10))
-            lines.append(f"  {r.status}  {r.name:<{width}}  {msg}")
+            msg = r.message.replace("\n", "\n" + " " * (width + 13))
+            lines.append(f"  {r.status:<7}  {r.name:<{width}}  {msg}")
             if r.traceback and r.traceback in shown:
                 lines.append("        | (the same traceback as above)")
             elif r.traceback:
@@ -174,6 +185,8 @@ class GradeReport:
         if self.passed:
             return "all checks passed"
         parts = [f"{len(self.failed)} failed"] if self.failed else []
+        if self.blocked:
+            parts.append(f"{len(self.blocked)} not run")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped — not graded")
         return ", ".join(parts) or "no checks ran"
@@ -232,7 +245,7 @@ class _Runner:
     def run(self, name: str, check: Callable[[], str], blocked_by: str | None = None) -> CheckResult:
         t0 = time.perf_counter()
         if blocked_by is not None:
-            res = CheckResult(name, False, f"not run: {blocked_by}")
+            res = CheckResult(name, False, f"not run: {blocked_by}", blocked=True)
         else:
             try:
                 with torch.random.fork_rng(devices=[]):
@@ -865,14 +878,20 @@ def check_prior(
     mc_samples: int = 200_000,
     seed: int = 0,
     verbose: bool = True,
+    expected: tuple[str, Callable[[Tensor], Tensor]] | None = None,
 ) -> GradeReport:
-    """Check a complexity prior and its KL penalty (assignment 2), and print a report.
+    """Check a complexity prior and its KL penalty, and print a report.
 
     Args:
         kl_penalty: ``kl_penalty(mean, log_sigma)``, elementwise
             KL(N(mean, exp(log_sigma)^2) || prior), a tensor of the inputs' shape.
         log_prior: ``log_prior(w)``, the prior's elementwise log density.
         mc_samples: draws per point for the Monte Carlo estimate of the KL.
+        expected: (description, log density) of the prior an assignment asks for; then
+            ``log_prior`` must be that prior. ``check_laplace_prior`` passes assignment 2's.
+
+    When ``kl_penalty`` is not elementwise, the checks that need one KL per weight are not run
+    (one cause, one failure).
     """
     name = f"{getattr(kl_penalty, '__name__', 'kl_penalty')} / {getattr(log_prior, '__name__', 'log_prior')}"
     setting = f"KL(N(mean, sigma^2) || prior) against {mc_samples:,}-sample Monte Carlo estimates"
@@ -880,14 +899,19 @@ def check_prior(
     runner = _Runner(report, seed)
     dt = torch.float64
 
-    def c_density() -> str:
-        t = torch.linspace(-math.pi / 2, math.pi / 2, 400_001, dtype=dt)[1:-1]
-        w = torch.tan(t)  # w = tan(t) maps the real line onto a finite interval, tails included
+    def prior(w: Tensor) -> Tensor:
+        """``log_prior(w)`` in float64, failing unless it is a tensor of the shape of ``w``."""
         with torch.no_grad():
             lp = _call("log_prior(w)", log_prior, w)
         if not isinstance(lp, Tensor) or lp.shape != w.shape:
             got = tuple(lp.shape) if isinstance(lp, Tensor) else type(lp).__name__
             raise _Fail(f"log_prior(w) must return one log density per entry, shape {tuple(w.shape)}; got {got}")
+        return lp.to(dt)
+
+    def c_density() -> str:
+        t = torch.linspace(-math.pi / 2, math.pi / 2, 400_001, dtype=dt)[1:-1]
+        w = torch.tan(t)  # w = tan(t) maps the real line onto a finite interval, tails included
+        lp = prior(w)
         if bool(torch.isnan(lp).any()) or bool((lp == math.inf).any()):
             raise _Fail("log_prior(w) returns nan or +inf for some w")
         dens = torch.exp(lp.to(dt)) / torch.cos(t) ** 2
@@ -896,17 +920,37 @@ def check_prior(
             raise _Fail(f"exp(log_prior) integrates to {z:.4f} over the real line, not 1: add the normaliser")
         return f"exp(log_prior) integrates to {z:.4f}"
 
+    def kl(m: Tensor, s: Tensor) -> Tensor:
+        """``kl_penalty(m, s)``, failing unless it is a tensor of the inputs' shape."""
+        shape = tuple(m.shape)
+        out = _call(f"kl_penalty on tensors of shape {shape}", kl_penalty, m, s)
+        if not isinstance(out, Tensor) or tuple(out.shape) != shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise _Fail(
+                f"kl_penalty(mean, log_sigma) must be elementwise (one KL per weight), shape {shape}; "
+                f"got {got}. Do not sum over the weights: the training loop does"
+            )
+        return out
+
     def c_shape() -> str:
         for shape in ((4, 5), (2, 3, 7), (6,)):
-            m, s = torch.randn(shape), torch.randn(shape) - 2
-            out = _call(f"kl_penalty on tensors of shape {shape}", kl_penalty, m, s)
-            if not isinstance(out, Tensor) or tuple(out.shape) != shape:
-                got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-                raise _Fail(
-                    f"kl_penalty(mean, log_sigma) must be elementwise (one KL per weight), shape {shape}; "
-                    f"got {got}. Sum over weights outside"
-                )
+            kl(torch.randn(shape), torch.randn(shape) - 2)
         return "one KL per weight, for inputs of several shapes"
+
+    def c_expected() -> str:
+        what, ref = expected
+        w = torch.linspace(-4, 4, 161, dtype=dt)
+        lp, want = prior(w), ref(w)
+        gap = (lp - want).abs()
+        if not float(gap.max()) <= 1e-4 * (1 + float(want.abs().max())):
+            i = int(gap.argmax())
+            gauss = -0.5 * w * w - 0.5 * math.log(2 * math.pi)
+            hint = " (that is the Gaussian N(0, 1) log density)" if bool(torch.allclose(lp, gauss, atol=1e-4)) else ""
+            raise _Fail(
+                f"the assignment asks for {what}, but log_prior({float(w[i]):g}) = {float(lp[i]):.4f}{hint}, "
+                f"where {what} has log density {float(want[i]):.4f}"
+            )
+        return f"log_prior is {what}"
 
     def grid() -> tuple[Tensor, Tensor]:
         m, s = torch.meshgrid(torch.linspace(-10, 10, 41), torch.linspace(-10, 3, 27), indexing="ij")
@@ -915,7 +959,7 @@ def check_prior(
     def c_finite() -> str:
         m, s = grid()
         with torch.no_grad():
-            out = _call("kl_penalty", kl_penalty, m, s)
+            out = kl(m, s)
         bad = ~torch.isfinite(out)
         if bool(bad.any()):
             i = int(bad.nonzero()[0])
@@ -928,7 +972,7 @@ def check_prior(
     def c_nonneg() -> str:
         m, s = grid()
         with torch.no_grad():
-            out = _call("kl_penalty", kl_penalty, m, s)
+            out = kl(m, s)
         i = int(out.argmin())
         if float(out[i]) < -1e-4:
             raise _Fail(
@@ -945,12 +989,11 @@ def check_prior(
             eps = torch.randn(mc_samples, generator=gen, dtype=dt)
             w = mu + sigma * eps
             log_q = -0.5 * eps**2 - ls - 0.5 * math.log(2 * math.pi)
+            lp = prior(w)
             with torch.no_grad():
-                lp = _call("log_prior(w)", log_prior, w).to(dt)
-                kl = _call("kl_penalty", kl_penalty, torch.tensor([mu]), torch.tensor([ls]))
+                got = float(kl(torch.tensor([mu]), torch.tensor([ls]))[0])
             terms = log_q - lp
             est, se = float(terms.mean()), float(terms.std()) / math.sqrt(mc_samples)
-            got = float(kl.reshape(-1)[0])
             ok = abs(got - est) <= 4 * se + 2e-3 * (1 + abs(est))
             rows.append((mu, ls, got, est, se, ok))
         bad = [r for r in rows if not r[5]]
@@ -967,8 +1010,8 @@ def check_prior(
         m = torch.tensor([0.3, -1.0, 2.0], requires_grad=True)
         s = torch.tensor([-3.0, -1.0, 0.0], requires_grad=True)
         with torch.enable_grad():
-            out = _call("kl_penalty", kl_penalty, m, s)
-            if not isinstance(out, Tensor) or not out.requires_grad:
+            out = kl(m, s)
+            if not out.requires_grad:
                 raise _Fail("kl_penalty's output does not require grad: write it with torch operations")
             _call("backward through kl_penalty", out.sum().backward)
         for n, t in (("mean", m), ("log_sigma", s)):
@@ -980,7 +1023,7 @@ def check_prior(
         with torch.no_grad():
             for ls in (-3.0, -1.0):
                 m = torch.tensor([0.0, 1.0, 3.0])
-                out = _call("kl_penalty", kl_penalty, m, torch.full((3,), ls))
+                out = kl(m, torch.full((3,), ls))
                 if not (float(out[0]) < float(out[1]) < float(out[2])):
                     raise _Fail(
                         f"at log_sigma={ls:g}, kl_penalty for mean 0, 1, 3 is {[round(float(v), 4) for v in out]}; "
@@ -989,15 +1032,37 @@ def check_prior(
         return "charges more for means further from zero"
 
     runner.run("log_prior is a density", c_density)
-    runner.run("elementwise", c_shape)
-    runner.run("finite values", c_finite)
-    runner.run("non-negative", c_nonneg)
-    runner.run("matches Monte Carlo", c_mc)
-    runner.run("differentiable", c_grad)
-    runner.run("favours small weights", c_small)
+    if expected is not None:
+        runner.run("the asked-for prior", c_expected)
+    shaped = runner.run("elementwise", c_shape)
+    blocked = None if shaped.passed else "kl_penalty does not return one KL per weight (see 'elementwise')"
+    runner.run("finite values", c_finite, blocked)
+    runner.run("non-negative", c_nonneg, blocked)
+    runner.run("matches Monte Carlo", c_mc, blocked)
+    runner.run("differentiable", c_grad, blocked)
+    runner.run("favours small weights", c_small, blocked)
     if verbose:
         print(report)
     return report
+
+
+#: Assignment 2's prior: Laplace with scale b = 1 / sqrt(2), the variance 1 of N(0, 1).
+LAPLACE_SCALE = 1 / math.sqrt(2)
+
+
+def laplace_log_prior(w: Tensor) -> Tensor:
+    """log p(w) of the Laplace prior of assignment 2, scale ``LAPLACE_SCALE``, elementwise."""
+    return -math.log(2 * LAPLACE_SCALE) - w.abs() / LAPLACE_SCALE
+
+
+def check_laplace_prior(
+    kl_penalty: Callable[[Tensor, Tensor], Tensor], log_prior: Callable[[Tensor], Tensor], **kwargs
+) -> GradeReport:
+    """Check assignment 2: ``check_prior``, and ``log_prior`` must be Laplace(0, 1/sqrt(2)).
+
+    Keyword arguments go to ``check_prior``.
+    """
+    return check_prior(kl_penalty, log_prior, expected=("the Laplace prior with scale b = 1/sqrt(2)", laplace_log_prior), **kwargs)
 
 
 # -- assignment 3: structured pruning ----------------------------------------------------------
@@ -1010,6 +1075,11 @@ def _mlp_params(hidden: int, seed: int) -> GaussianParams:
     mean = {n: p.detach().clone() for n, p in module.named_parameters()}
     ls = {n: -3.0 + 0.5 * torch.randn(t.shape, generator=g) for n, t in mean.items()}
     return GaussianParams(mean, ls)
+
+
+#: Fractions of neurons to remove; for 0.234 and 0.666, fraction x hidden (50 and 20) is not whole,
+#: and rounding down, up or to the nearest give different counts for some of them.
+PRUNE_FRACTIONS = (0.1, 0.234, 0.5, 0.666, 0.9)
 
 
 def _dead(p: GaussianParams) -> Tensor:
@@ -1026,22 +1096,30 @@ def _macs(p: GaussianParams) -> int:
 def check_neuron_pruning(
     prune_neurons: Callable[[GaussianParams, float], GaussianParams],
     count_macs: Callable[[GaussianParams], int] | None = None,
+    neuron_scores: Callable[[GaussianParams], Tensor] | None = None,
     *,
     seed: int = 0,
     verbose: bool = True,
 ) -> GradeReport:
     """Check structured pruning of the MNIST MLP's hidden neurons (assignment 3); print a report.
 
+    The assignment asks for all three functions: a missing one (None) fails its check.
+
     Args:
         prune_neurons: ``prune_neurons(params, fraction)`` returns new ``GaussianParams`` of
             ``models.mnist_mlp`` with ``round(fraction * hidden)`` hidden neurons removed: their
             row of ``fc1.weight``, entry of ``fc1.bias`` and column of ``fc2.weight`` set to 0.
-        count_macs: optional ``count_macs(params)``, the multiply-accumulates per image of a dense
+            The fractions tested include some whose neuron count is not a whole number.
+        count_macs: ``count_macs(params)``, the multiply-accumulates per image of a dense
             implementation that skips removed neurons: ``alive * (784 + 10)``.
+        neuron_scores: ``neuron_scores(params)``, one relevance score per hidden neuron, shape
+            ``(hidden,)``; ``prune_neurons`` must remove the neurons of lowest score.
     """
-    name = getattr(prune_neurons, "__name__", "prune_neurons")
-    if count_macs is not None:
-        name += f" / {getattr(count_macs, '__name__', 'count_macs')}"
+    name = " / ".join(
+        getattr(f, "__name__", default)
+        for f, default in ((prune_neurons, "prune_neurons"), (count_macs, "count_macs"), (neuron_scores, "neuron_scores"))
+        if f is not None
+    )
     report = GradeReport(name, "random variational parameters of the MNIST MLP, 50 and 20 hidden neurons")
     runner = _Runner(report, seed)
 
@@ -1074,17 +1152,24 @@ def check_neuron_pruning(
     def c_whole() -> str:
         for hidden in (50, 20):
             p = _mlp_params(hidden, seed)
-            for f in (0.1, 0.3, 0.5, 0.9):
+            for f in PRUNE_FRACTIONS:
                 out = run(p, f)
                 dead = _dead(out)
                 want = round(f * hidden)
                 m = out.mean
                 partly = ((m["fc1.weight"] == 0).any(1) | (m["fc1.bias"] == 0) | (m["fc2.weight"] == 0).any(0)) & ~dead
-                if int(dead.sum()) != want:
+                found = int(dead.sum())
+                if found != want:
+                    hint = ""
+                    if found == math.floor(f * hidden) != want:
+                        hint = ": that is rounded down (int); round to the nearest whole number with round()"
+                    elif found == math.ceil(f * hidden) != want:
+                        hint = ": that is rounded up; round to the nearest whole number with round()"
                     raise _Fail(
-                        f"with {hidden} hidden neurons and fraction {f:g}, round({f:g} x {hidden}) = {want} "
-                        f"neurons should be removed (fc1.weight row, fc1.bias entry and fc2.weight column "
-                        f"all zero); found {int(dead.sum())} removed and {int(partly.sum())} partly zeroed"
+                        f"with {hidden} hidden neurons and fraction {f:g}, round({f:g} x {hidden}) = "
+                        f"round({f * hidden:.4g}) = {want} neurons should be removed (fc1.weight row, fc1.bias "
+                        f"entry and fc2.weight column all zero); found {found} removed{hint}, and "
+                        f"{int(partly.sum())} partly zeroed"
                     )
                 alive = ~dead
                 same = (
@@ -1095,7 +1180,8 @@ def check_neuron_pruning(
                 )
                 if not same:
                     raise _Fail(f"at fraction {f:g} the kept neurons (or fc2.bias) were changed; keep them as they are")
-        return "removes exactly round(fraction x hidden) whole neurons and keeps the rest (50 and 20 hidden)"
+        fracs = ", ".join(f"{f:g}" for f in PRUNE_FRACTIONS)
+        return f"removes exactly round(fraction x hidden) whole neurons and keeps the rest (50 and 20 hidden; {fracs})"
 
     def c_nested() -> str:
         p = _mlp_params(50, seed)
@@ -1145,9 +1231,30 @@ def check_neuron_pruning(
             raise _Fail("; ".join(problems))
         return "ValueError for fractions -0.1, 1.5 and nan"
 
+    def c_scores() -> str:
+        if neuron_scores is None:
+            raise _Fail("neuron_scores is missing: the assignment asks for neuron_scores(params), one score per neuron")
+        p = _mlp_params(50, seed)
+        with torch.no_grad():
+            scores = _call("neuron_scores(params)", neuron_scores, p)
+        if not isinstance(scores, Tensor) or tuple(scores.shape) != (50,):
+            got = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
+            raise _Fail(f"neuron_scores(params) must return one score per hidden neuron, shape (50,); got {got}")
+        if not bool(torch.isfinite(scores).all()):
+            raise _Fail("neuron_scores(params) returns values that are not finite")
+        for f in (0.3, 0.7):
+            dead = _dead(run(p, f))
+            if bool(dead.any()) and bool((~dead).any()) and float(scores[dead].max()) > float(scores[~dead].min()):
+                raise _Fail(
+                    f"at fraction {f:g}, prune_neurons removes a neuron scored {float(scores[dead].max()):.4g} by "
+                    f"neuron_scores and keeps one scored {float(scores[~dead].min()):.4g}: remove the neurons of "
+                    "lowest score"
+                )
+        return "one finite score per neuron; prune_neurons removes the lowest-scored neurons"
+
     def c_macs() -> str:
         if count_macs is None:
-            raise _Skip("no count_macs given")
+            raise _Fail("count_macs is missing: the assignment asks for count_macs(params), the MACs per image")
         p = _mlp_params(50, seed)
         cases = [("the full model", p)]
         g = torch.Generator().manual_seed(3)
@@ -1164,8 +1271,10 @@ def check_neuron_pruning(
         for what, q in cases:
             got = _call("count_macs(params)", count_macs, q)
             want = _macs(q)
-            if isinstance(got, Tensor):
+            if isinstance(got, Tensor) and got.numel() == 1:
                 got = got.item()
+            if isinstance(got, bool) or not isinstance(got, (int, float)):
+                raise _Fail(f"count_macs(params) must return one number (an int); got {type(got).__name__}")
             if got != want:
                 raise _Fail(
                     f"count_macs gives {got} for {what}; a dense layer that skips removed neurons needs "
@@ -1179,6 +1288,7 @@ def check_neuron_pruning(
     runner.run("nested removals", c_nested)
     runner.run("least relevant first", c_least)
     runner.run("rejects bad fraction", c_bad)
+    runner.run("neuron_scores", c_scores)
     runner.run("count_macs", c_macs)
     if verbose:
         print(report)
