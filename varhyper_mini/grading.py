@@ -30,10 +30,12 @@ Conventions for a solution file (what ``grade_cli`` looks for):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import importlib.util
 import inspect
+import io
 import math
 import os
 import sys
@@ -65,6 +67,7 @@ __all__ = [
     "check_neuron_pruning",
     "load_module",
     "grade_cli",
+    "grade_module",
     "DEFAULT_LAM_RANGES",
 ]
 
@@ -181,7 +184,7 @@ class GradeReport:
 
     @property
     def verdict(self) -> str:
-        """"all checks passed", or what failed and what was skipped (not graded)."""
+        """ "all checks passed", or what failed and what was skipped (not graded)."""
         if self.passed:
             return "all checks passed"
         parts = [f"{len(self.failed)} failed"] if self.failed else []
@@ -344,7 +347,10 @@ class FormSpec:
 
 #: Assignment 1: mu(u) = c + tanh(u a + b) V and log sigma(u) = c' + tanh(u a + b) V'.
 MLP_HYPERNET = FormSpec(
-    "hidden", (1, 5), lambda p, h, var: (2 if var else 1) * p * (h + 1) + 2 * h, "2P(H + 1) + 2H (P(H + 1) + 2H without sigma)"
+    "hidden",
+    (1, 5),
+    lambda p, h, var: (2 if var else 1) * p * (h + 1) + 2 * h,
+    "2P(H + 1) + 2H (P(H + 1) + 2H without sigma)",
 )
 
 
@@ -493,8 +499,13 @@ def check_hypernet(
             return msg
         for size in form.sizes:
             check_form_count(build(**{form.size_arg: size})[0], size, True)
+            det = build(**{form.size_arg: size, "variational": False})[0]
+            with torch.no_grad():
+                honoured = _call("flat_params(u)", det.flat_params, torch.zeros(1))[1] is None
+            if honoured:  # a form that ignores variational=False fails 'variational=False' instead
+                check_form_count(det, size, False)
         sizes = ", ".join(str(v) for v in form.sizes)
-        return f"{msg}; matches {form.formula} for {form.size_arg} = {sizes}"
+        return f"{msg}; matches {form.formula} for {form.size_arg} = {sizes}, with and without sigma"
 
     def check_form_count(h: Hypernet, size: int, var: bool) -> None:
         p = target_spec.total
@@ -531,9 +542,13 @@ def check_hypernet(
                 if abs(lo_v - 2 * log_sigma) < 1e-4 and abs(hi_v - 2 * log_sigma) < 1e-4
                 else " Start the log sigmas at self.initial_log_sigma() and the lambda-dependent part at zero"
             )
+            found = (
+                f"is {_fmt(lo_v)} (sigma {_fmt(math.exp(lo_v))})"
+                if lo_v == hi_v
+                else f"is between {_fmt(lo_v)} and {_fmt(hi_v)} (sigma {_fmt(math.exp(lo_v))} to {_fmt(math.exp(hi_v))})"
+            )
             raise _Fail(
-                f"{what}, log_sigma is between {_fmt(lo_v)} and {_fmt(hi_v)} (sigma {_fmt(math.exp(lo_v))} to "
-                f"{_fmt(math.exp(hi_v))}); it must be init_log_sigma = {log_sigma:g} (sigma "
+                f"{what}, log_sigma {found}; it must be init_log_sigma = {log_sigma:g} (sigma "
                 f"{_fmt(math.exp(log_sigma))}) for every lambda.{hint}"
             )
 
@@ -557,7 +572,9 @@ def check_hypernet(
                 )
             mean = out[0]
             if not isinstance(mean, Tensor) or tuple(mean.shape) != (3, target_spec.total):
-                raise _Fail(f"built with variational=False, flat_params must return means of shape (3, {target_spec.total})")
+                raise _Fail(
+                    f"built with variational=False, flat_params must return means of shape (3, {target_spec.total})"
+                )
         n_var, n_det = stored(h_var), stored(h)
         if not n_det < n_var:
             raise _Fail(
@@ -565,9 +582,6 @@ def check_hypernet(
                 "store no log-sigma tensors when self.variational is false"
             )
         initial(h, -3.0, "built with variational=False, at initialisation")
-        if form is not None:
-            size = form.sizes[-1]
-            check_form_count(build(**{form.size_arg: size, "variational": False})[0], size, False)
         return f"variational=False: means only, {n_det:,} stored values instead of {n_var:,}"
 
     def c_shapes() -> str:
@@ -820,7 +834,7 @@ def check_hypernet(
         if lambda_free:
             if gap > 1e-6 * (1 + float(after_g.abs().max())):
                 raise _Fail(f"graded as a form that ignores lambda, but G({lo:g}) and G({hi:g}) differ by {_fmt(gap)}")
-            return f"the same model for every lambda, as the caller declared (lambda_free=True)"
+            return "the same model for every lambda, as the caller declared (lambda_free=True)"
         if not learned > 0.01 * moved + 1e-6:
             raise _Fail(
                 f"training on lambdas drawn from [{lo:g}, {hi:g}] moved G by {_fmt(moved)} (norm), but changed "
@@ -1062,7 +1076,9 @@ def check_laplace_prior(
 
     Keyword arguments go to ``check_prior``.
     """
-    return check_prior(kl_penalty, log_prior, expected=("the Laplace prior with scale b = 1/sqrt(2)", laplace_log_prior), **kwargs)
+    return check_prior(
+        kl_penalty, log_prior, expected=("the Laplace prior with scale b = 1/sqrt(2)", laplace_log_prior), **kwargs
+    )
 
 
 # -- assignment 3: structured pruning ----------------------------------------------------------
@@ -1117,7 +1133,11 @@ def check_neuron_pruning(
     """
     name = " / ".join(
         getattr(f, "__name__", default)
-        for f, default in ((prune_neurons, "prune_neurons"), (count_macs, "count_macs"), (neuron_scores, "neuron_scores"))
+        for f, default in (
+            (prune_neurons, "prune_neurons"),
+            (count_macs, "count_macs"),
+            (neuron_scores, "neuron_scores"),
+        )
         if f is not None
     )
     report = GradeReport(name, "random variational parameters of the MNIST MLP, 50 and 20 hidden neurons")
@@ -1161,15 +1181,17 @@ def check_neuron_pruning(
                 found = int(dead.sum())
                 if found != want:
                     hint = ""
-                    if found == math.floor(f * hidden) != want:
-                        hint = ": that is rounded down (int); round to the nearest whole number with round()"
-                    elif found == math.ceil(f * hidden) != want:
-                        hint = ": that is rounded up; round to the nearest whole number with round()"
+                    for how, value in (
+                        ("rounded down (int)", math.floor(f * hidden)),
+                        ("rounded up", math.ceil(f * hidden)),
+                    ):
+                        if found == value != want:
+                            hint = f". {found} is {f * hidden:.4g} {how}: round to the nearest whole number, round()"
                     raise _Fail(
                         f"with {hidden} hidden neurons and fraction {f:g}, round({f:g} x {hidden}) = "
                         f"round({f * hidden:.4g}) = {want} neurons should be removed (fc1.weight row, fc1.bias "
-                        f"entry and fc2.weight column all zero); found {found} removed{hint}, and "
-                        f"{int(partly.sum())} partly zeroed"
+                        f"entry and fc2.weight column all zero); found {found} removed and "
+                        f"{int(partly.sum())} partly zeroed{hint}"
                     )
                 alive = ~dead
                 same = (
@@ -1333,10 +1355,10 @@ def load_module(path: str | Path) -> ModuleType:
 
 
 def _hypernet_subjects(module: ModuleType) -> list[Callable]:
-    factory = getattr(module, "make_hypernet", None)
-    if callable(factory):
-        return [factory]
-    return [
+    """What a file offers for assignment 1: ``MLPHypernet`` and ``make_hypernet`` when defined,
+    else every public ``Hypernet`` subclass defined in the file."""
+    factory, mlp = getattr(module, "make_hypernet", None), getattr(module, "MLPHypernet", None)
+    own = [
         obj
         for n, obj in vars(module).items()
         if isinstance(obj, type)
@@ -1344,42 +1366,216 @@ def _hypernet_subjects(module: ModuleType) -> list[Callable]:
         and obj.__module__ == module.__name__
         and not n.startswith("_")
     ]
+    named = [obj for obj in (mlp, factory) if callable(obj)]
+    return named or own
 
 
-def grade_cli(path: Path, target: str = "mnist") -> int:
-    """Grade the solution file at ``path``; print the report(s).
+def _missing(subject: str, asked: str, have: list[str]) -> GradeReport:
+    """A report with one failed check: the file lacks functions that the assignment asks for."""
+    report = GradeReport(subject, f"the assignment asks for {asked}")
+    found = ", ".join(have) if have else "none of them"
+    report.results.append(CheckResult("defines what is asked", False, f"the file must define {asked}; found {found}"))
+    return report
 
-    Returns 0 when every check passed, 1 when some failed, 2 when the file could not be graded
-    (missing, failing to import, defining nothing gradable, unknown target, no data).
+
+def grade_module(module: ModuleType, target: str = "mnist") -> list[tuple[str, GradeReport]]:
+    """Grade everything a solution module defines; a list of (label, report).
+
+    Labels: "A1" for ``MLPHypernet`` (graded with the form assignment 1 specifies), the name of
+    any other hypernetwork form or factory (the ``Hypernet`` contract), "A2" for ``log_prior`` and
+    ``kl_penalty`` (the Laplace prior), "A3" for ``neuron_scores``, ``prune_neurons`` and
+    ``count_macs``. An assignment whose functions are only partly defined gets a failed report.
+    """
+    out = []
+    for subject in _hypernet_subjects(module):
+        if getattr(subject, "__name__", None) == "MLPHypernet":
+            out.append(("A1", check_mlp_hypernet(subject, target=target, verbose=False)))
+        else:
+            out.append((getattr(subject, "__name__", "form"), check_hypernet(subject, target=target, verbose=False)))
+    fns = {
+        n: getattr(module, n, None) for n in ("log_prior", "kl_penalty", "neuron_scores", "prune_neurons", "count_macs")
+    }
+    fns = {n: f if callable(f) else None for n, f in fns.items()}
+    have = [n for n, f in fns.items() if f is not None]
+    a2 = ("log_prior", "kl_penalty")
+    if any(n in have for n in a2):
+        if all(n in have for n in a2):
+            out.append(("A2", check_laplace_prior(fns["kl_penalty"], fns["log_prior"], verbose=False)))
+        else:
+            out.append(("A2", _missing("assignment 2", "log_prior and kl_penalty", [n for n in a2 if n in have])))
+    a3 = ("neuron_scores", "prune_neurons", "count_macs")
+    if any(n in have for n in a3):
+        if fns["prune_neurons"] is not None:
+            out.append(
+                (
+                    "A3",
+                    check_neuron_pruning(fns["prune_neurons"], fns["count_macs"], fns["neuron_scores"], verbose=False),
+                )
+            )
+        else:
+            asked = "neuron_scores, prune_neurons and count_macs"
+            out.append(("A3", _missing("assignment 3", asked, [n for n in a3 if n in have])))
+    return out
+
+
+NOTHING = (
+    "defines nothing to grade: expected MLPHypernet, a Hypernet subclass or make_hypernet (assignment 1), "
+    "log_prior and kl_penalty (assignment 2), or neuron_scores, prune_neurons and count_macs (assignment 3)"
+)
+
+
+def _submissions(paths: list[Path]) -> list[Path]:
+    """The files to grade: each file given, and the ``.py`` files directly inside each folder given."""
+    files = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(f for f in p.glob("*.py") if not f.name.startswith("_")))
+        else:
+            files.append(p)
+    return files
+
+
+def grade_cli(paths: Path | str | list[Path | str], target: str = "mnist", csv_path: Path | str | None = None) -> int:
+    """Grade one solution file, or a class (several files, or folders of ``.py`` files); print the result.
+
+    One file: its report(s); returns 0 when every check passed, 1 when some failed or were not
+    graded, 2 when the file could not be graded (missing, failing to import, defining nothing
+    gradable, unknown target, no data).
+
+    A class (a folder, or more than one file): one row per submission and a column per check,
+    a class summary, and with ``csv_path`` the same table as CSV. A submission that fails to
+    import gets its error on its own row. Returns 0 when every submission passed, 1 when any
+    failed or could not be graded, 2 when there is nothing to grade, the target is unknown or
+    the data are missing.
     """
     if target not in TARGETS:
         print(f"error: unknown target {target!r}; choose one of {', '.join(TARGETS)}", file=sys.stderr)
         return 2
+    paths = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
+    if len(paths) == 1 and not paths[0].is_dir():
+        return _grade_one(paths[0], target)
+    files = _submissions(paths)
+    if not files:
+        print(f"error: no .py files to grade in {', '.join(str(p) for p in paths)}", file=sys.stderr)
+        return 2
+    rows = []
+    for f in files:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # what a submission prints stays out of the table
+                module = load_module(f)
+                graded = grade_module(module, target)
+            rows.append(_Row(f, graded, None if graded else NOTHING))
+        except SolutionImportError as err:
+            rows.append(_Row(f, [], str(err)))
+        except DataNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    print(_class_table(rows))
+    if csv_path is not None:
+        _write_csv(rows, Path(csv_path))
+        print(f"wrote {csv_path}")
+    return 0 if all(r.passed for r in rows) else 1
+
+
+def _grade_one(path: Path, target: str) -> int:
     try:
         module = load_module(path)
     except SolutionImportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    reports = []
     try:
-        for subject in _hypernet_subjects(module):
-            reports.append(check_hypernet(subject, target=target, verbose=False))
-        kl, lp = getattr(module, "kl_penalty", None), getattr(module, "log_prior", None)
-        if callable(kl) and callable(lp):
-            reports.append(check_prior(kl, lp, verbose=False))
-        pn = getattr(module, "prune_neurons", None)
-        if callable(pn):
-            cm = getattr(module, "count_macs", None)
-            reports.append(check_neuron_pruning(pn, cm if callable(cm) else None, verbose=False))
+        graded = grade_module(module, target)
     except (DataNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print("\n\n".join(str(r) for r in reports))
-    if not reports:
-        print(
-            f"error: {path} defines nothing to grade: expected Hypernet subclasses or make_hypernet "
-            "(assignment 1), kl_penalty and log_prior (assignment 2), or prune_neurons (assignment 3)",
-            file=sys.stderr,
-        )
+    if not graded:
+        print(f"error: {path} {NOTHING}", file=sys.stderr)
         return 2
-    return 0 if all(r.passed for r in reports) else 1
+    print("\n\n".join(str(r) for _, r in graded))
+    return 0 if all(r.passed for _, r in graded) else 1
+
+
+@dataclass
+class _Row:
+    """One submission of a class: its (label, report) pairs, or why it could not be graded."""
+
+    path: Path
+    graded: list[tuple[str, GradeReport]]
+    error: str | None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(r.passed for _, r in self.graded)
+
+    @property
+    def verdict(self) -> str:
+        if self.error is not None:
+            return "not graded"
+        if self.passed:
+            return "passed"
+        failed = sum(len(r.failed) + len(r.blocked) for _, r in self.graded)
+        skipped = sum(len(r.skipped) for _, r in self.graded)
+        parts = [f"{failed} failed"] if failed else []
+        return ", ".join(parts + ([f"{skipped} skipped"] if skipped else []))
+
+    def cells(self) -> dict[str, CheckResult]:
+        return {f"{label} {res.name}": res for label, r in self.graded for res in r}
+
+    def first_problem(self) -> str:
+        if self.error is not None:
+            return self.error
+        for label, r in self.graded:
+            for res in r:
+                if not res.passed or res.skipped:
+                    return f"{label} {res.name}: {res.message}"
+        return ""
+
+
+_SYMBOL = {"PASS": "P", "FAIL": "F", "NOT RUN": "-", "SKIP": "S"}
+
+
+def _columns(rows: list[_Row]) -> list[str]:
+    cols: list[str] = []
+    for row in rows:
+        cols.extend(c for c in row.cells() if c not in cols)
+    return cols
+
+
+def _class_table(rows: list[_Row]) -> str:
+    """The class as a terminal table: one row per submission, one column per check, and a summary."""
+    cols = _columns(rows)
+    name_w = max(len("submission"), *(len(r.path.name) for r in rows))
+    verdict_w = max(len("verdict"), *(len(r.verdict) for r in rows))
+    lines = ["Checks: " + "; ".join(f"{i + 1} {c}" for i, c in enumerate(cols))]
+    head = " ".join(f"{i + 1:>2}" for i in range(len(cols)))
+    lines.append(f"{'submission':<{name_w}}  {'verdict':<{verdict_w}}  {head}")
+    for row in rows:
+        cells = row.cells()
+        marks = " ".join(f"{_SYMBOL[cells[c].status] if c in cells else '.':>2}" for c in cols)
+        line = f"{row.path.name:<{name_w}}  {row.verdict:<{verdict_w}}  {marks}"
+        lines.append(line.rstrip() + (f"  {row.error}" if row.error else ""))
+    n_pass = sum(r.passed for r in rows)
+    n_error = sum(r.error is not None for r in rows)
+    lines.append("P passed, F failed, - not run (an earlier check failed), S skipped (not graded), . not applicable")
+    lines.append(
+        f"Class summary: {len(rows)} submissions; {n_pass} passed, {len(rows) - n_pass - n_error} failed, "
+        f"{n_error} could not be graded."
+    )
+    return "\n".join(lines)
+
+
+def _write_csv(rows: list[_Row], path: Path) -> None:
+    """The class table as CSV: submission, verdict, passed, the first problem, then one column per check."""
+    import csv
+
+    cols = _columns(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["submission", "verdict", "passed", "first problem", *cols])
+        for row in rows:
+            cells = row.cells()
+            w.writerow(
+                [str(row.path), row.verdict, int(row.passed), row.first_problem()]
+                + [cells[c].status if c in cells else "" for c in cols]
+            )
