@@ -1,31 +1,44 @@
 """Automatic checks for the book's assignments, with a readable report.
 
-Three checkers share one report format (``GradeReport``, a sequence of ``CheckResult``):
+The checkers share one report format (``GradeReport``, a sequence of ``CheckResult``):
 
-- ``check_hypernet(cls_or_factory, target)``: a new hypernetwork form (assignment 1), i.e. a
-  subclass of ``Hypernet`` that implements ``flat_params(u)``;
-- ``check_prior(kl_penalty, log_prior)``: a new complexity prior (assignment 2);
-- ``check_neuron_pruning(prune_neurons, count_macs)``: structured pruning (assignment 3).
+- ``check_hypernet(cls_or_factory, target)``: the contract of a hypernetwork form, i.e. a
+  subclass of ``Hypernet`` that implements ``flat_params(u)``; ``check_mlp_hypernet`` adds what
+  assignment 1 specifies about its ``MLPHypernet`` (the stored-value count);
+- ``check_prior(kl_penalty, log_prior)``: a complexity prior; ``check_laplace_prior`` adds that it
+  is the Laplace prior assignment 2 asks for;
+- ``check_neuron_pruning(prune_neurons, count_macs, neuron_scores)``: structured pruning
+  (assignment 3).
 
-A checker never crashes on the student's code: each check catches the student's exception and
-records it as a failed check, with the student's traceback. ``grade_cli(path)`` loads a ``.py``
-file and grades what it defines (``python -m varhyper_mini grade path/to/solution.py``).
+What a pass means. Every check is behavioural, and nothing a submission sets switches one off:
+the only switches (``lambda_free``, ``allow_jumps``) are arguments of the caller. A check that
+could not run because an earlier one failed is "NOT RUN", and a check the caller switched off is
+"SKIP" (not graded); neither counts as a pass, so ``report.passed`` is True only when every check
+ran and passed. A checker never crashes on the student's code: each check catches the student's
+exception and records it as a failed check, with the student's traceback, and checks validate
+the student's outputs before using them.
 
-Conventions for a solution file (what ``grade_cli`` looks for):
+``grade_cli(paths)`` loads ``.py`` files and grades what they define
+(``python -m varhyper_mini grade path/to/solution.py``); given several files or a folder it
+grades a class: one row per submission, a column per check, a summary and optionally a CSV.
 
-- **Assignment 1.** Every ``Hypernet`` subclass *defined in the file* whose name does not start
-  with an underscore (underscore names are helpers). A class is built as
-  ``cls(target, lam_range=(lo, hi))``, so every other constructor argument needs a default.
-  If the file defines a function ``make_hypernet(target, lam_range)`` returning a ``Hypernet``,
-  only that function is graded (use it to pick constructor arguments). ``lam_range`` may be left
-  out of its signature; the grader then reads the range from the returned hypernetwork.
-  Two optional class attributes declare what a form promises: ``depends_on_lambda = False`` for
-  a form that is meant to ignore lambda (``ConstantHypernet`` is treated so), and
-  ``continuous = False`` for a form that may jump in lambda (e.g. piecewise constant).
-- **Assignment 2.** Functions ``log_prior(w)`` (elementwise log density of the prior) and
-  ``kl_penalty(mean, log_sigma)`` (elementwise KL(N(mean, exp(log_sigma)^2) || prior)).
-- **Assignment 3.** A function ``prune_neurons(params, fraction)`` and, optionally,
-  ``count_macs(params)``, both for the book's MNIST MLP (``models.mnist_mlp``).
+Conventions for a solution file (what ``grade_module`` looks for):
+
+- **Assignment 1.** A class ``MLPHypernet`` is graded with ``check_mlp_hypernet``. A function
+  ``make_hypernet(target, lam_range, **kwargs)`` returning a ``Hypernet`` is graded with
+  ``check_hypernet``; without either, every ``Hypernet`` subclass *defined in the file* whose
+  name does not start with an underscore is. A class is built as ``cls(target, lam_range=(lo,
+  hi))``, and also with ``variational=False``, ``init_log_sigma=-2`` (and ``hidden=`` for
+  ``MLPHypernet``), so every other constructor argument needs a default and keyword arguments
+  must reach ``Hypernet.__init__``. ``lam_range`` may be left out of a factory's signature; the
+  grader then reads the range from the returned hypernetwork.
+- **Assignment 2.** Functions ``log_prior(w)`` (elementwise log density of the Laplace prior with
+  scale 1/sqrt(2)) and ``kl_penalty(mean, log_sigma)`` (elementwise KL(N(mean,
+  exp(log_sigma)^2) || prior)).
+- **Assignment 3.** Functions ``neuron_scores(params)``, ``prune_neurons(params, fraction)`` and
+  ``count_macs(params)``, for the book's MNIST MLP (``models.mnist_mlp``).
+
+A file that defines only some of an assignment's functions fails that assignment.
 """
 
 from __future__ import annotations
@@ -545,7 +558,8 @@ def check_hypernet(
             found = (
                 f"is {_fmt(lo_v)} (sigma {_fmt(math.exp(lo_v))})"
                 if lo_v == hi_v
-                else f"is between {_fmt(lo_v)} and {_fmt(hi_v)} (sigma {_fmt(math.exp(lo_v))} to {_fmt(math.exp(hi_v))})"
+                else f"is between {_fmt(lo_v)} and {_fmt(hi_v)} (sigma {_fmt(math.exp(lo_v))} to "
+                f"{_fmt(math.exp(hi_v))})"
             )
             raise _Fail(
                 f"{what}, log_sigma {found}; it must be init_log_sigma = {log_sigma:g} (sigma "
