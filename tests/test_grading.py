@@ -309,7 +309,7 @@ def test_cli_exit_codes(tmp_path, capsys):
 
     assert cli.main(["grade", str(BROKEN / "ignores_lambda.py"), "--target", "wine"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL  lambda matters" in out
+    assert "FAIL     lambda matters" in out
 
     assert cli.main(["grade", str(BROKEN / "ignores_lambda.py"), "--target", "imagenet"]) == 2
     assert "unknown target" in capsys.readouterr().err
@@ -332,7 +332,9 @@ def test_make_hypernet_factory_is_preferred(tmp_path, capsys):
     sol.write_text(
         "import varhyper_mini as vh\n\n\n"
         "class Unused(vh.Hypernet):\n    pass\n\n\n"
-        "def make_hypernet(target, **kwargs):\n    return vh.PiecewiseLinearHypernet(target, n_pieces=2, **kwargs)\n"
+        "def make_hypernet(target, variational=True, init_log_sigma=-3.0):\n"
+        "    return vh.PiecewiseLinearHypernet(target, n_pieces=2, variational=variational, "
+        "init_log_sigma=init_log_sigma)\n"
     )
     assert grading.grade_cli(sol, target="wine") == 0
     out = capsys.readouterr().out
