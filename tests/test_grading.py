@@ -585,3 +585,22 @@ def test_grading_several_files_and_the_reference_solutions(capsys):
 def test_grading_an_empty_folder(tmp_path, capsys):
     assert cli.main(["grade", str(tmp_path)]) == 2
     assert "no .py files to grade" in capsys.readouterr().err
+
+
+def test_a_notebook_export_runs_only_its_definitions(tmp_path, capsys):
+    export = tmp_path / "exported.py"
+    export.write_text(
+        "#!/usr/bin/env python\n# coding: utf-8\n\n# In[ ]:\n\n\nimport torch\n\n# In[ ]:\n\n\n"
+        + (SOLUTIONS / "laplace_prior.py").read_text().split('"""', 2)[2]
+        + "\n\n# In[ ]:\n\n\nreport = check_prior(kl_penalty, log_prior)\ndisplay(report)\n"
+        + "for epoch in range(10**9):\n    pass\n"
+    )
+    assert cli.main(["grade", str(export)]) == 0
+    out = capsys.readouterr().out
+    assert "is a notebook export: the grader ran only its imports, functions, classes" in out
+    assert "all checks passed" in out
+
+    broken = tmp_path / "broken_export.py"
+    broken.write_text("# %%\nimport torch\nfrom nowhere import something\n")
+    assert cli.main(["grade", str(broken)]) == 2
+    assert "a notebook export: only its imports, functions, classes" in capsys.readouterr().err

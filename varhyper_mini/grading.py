@@ -43,6 +43,7 @@ A file that defines only some of an assignment's functions fails that assignment
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
 import functools
@@ -1341,8 +1342,48 @@ class SolutionImportError(Exception):
     """A solution file could not be imported; the message is one line."""
 
 
+DEFINITIONS = "imports, functions, classes and UPPER_CASE constants"
+
+
+def _is_notebook_export(source: str) -> bool:
+    """True for a notebook saved as a script (``# In[ ]:`` or ``# %%`` cell markers, IPython calls)."""
+    return "get_ipython()" in source or any(line.startswith(("# In[", "# %%")) for line in source.splitlines())
+
+
+def _definitions(tree: ast.Module) -> ast.Module:
+    """Only the definitions of ``tree``: imports, functions, classes and UPPER_CASE constants.
+
+    The rest of a notebook's top-level code (training, plots, ``display``, the grader cell) is left
+    out, so that grading runs no more than it needs. ``from __future__`` imports, which a later
+    cell may hold, move to the top.
+    """
+
+    def constant(node: ast.stmt) -> bool:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names = [n for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        return (
+            bool(names)
+            and all(isinstance(t, (ast.Name, ast.Tuple)) for t in targets)
+            and all(n.id.isupper() for n in names)
+        )
+
+    kept = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        or (isinstance(node, (ast.Assign, ast.AnnAssign)) and constant(node))
+    ]
+    future = [n for n in kept if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
+    return ast.Module(body=future + [n for n in kept if n not in future], type_ignores=[])
+
+
 def load_module(path: str | Path) -> ModuleType:
-    """Import a ``.py`` file by path; raise ``SolutionImportError`` with a one-line message."""
+    """Import a ``.py`` file by path; raise ``SolutionImportError`` with a one-line message.
+
+    A notebook exported as a script (see ``_is_notebook_export``) runs only its definitions
+    (imports, functions, classes and UPPER_CASE constants); ``module.__definitions_only__`` is then
+    True.
+    """
     path = Path(path)
     if not path.is_file():
         raise SolutionImportError(f"no such file: {path}")
@@ -1355,7 +1396,13 @@ def load_module(path: str | Path) -> ModuleType:
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)
     try:
-        spec.loader.exec_module(module)
+        source = path.read_text(encoding="utf-8", errors="replace")
+        module.__definitions_only__ = _is_notebook_export(source)
+        if module.__definitions_only__:
+            tree = _definitions(ast.parse(source, str(path)))
+            exec(compile(tree, str(path), "exec"), module.__dict__)  # noqa: S102 - the student's own file
+        else:
+            spec.loader.exec_module(module)
     except (Exception, SystemExit) as err:
         sys.modules.pop(mod_name, None)
         where = ""
@@ -1366,7 +1413,10 @@ def load_module(path: str | Path) -> ModuleType:
             if frames:
                 where = f" (line {frames[-1].lineno})"
         msg = str(err).splitlines()[0] if str(err) else ""
-        raise SolutionImportError(f"importing {path} failed{where}: {type(err).__name__}: {msg}") from None
+        note = ""
+        if getattr(module, "__definitions_only__", False):
+            note = f" (a notebook export: only its {DEFINITIONS} run; what is graded must need nothing else)"
+        raise SolutionImportError(f"importing {path} failed{where}: {type(err).__name__}: {msg}{note}") from None
     finally:
         if folder in sys.path:
             sys.path.remove(folder)
@@ -1510,6 +1560,8 @@ def _grade_one(path: Path, target: str) -> int:
     if not graded:
         print(f"error: {path} {NOTHING}", file=sys.stderr)
         return 2
+    if module.__definitions_only__:
+        print(f"{path} is a notebook export: the grader ran only its {DEFINITIONS}.\n")
     print("\n\n".join(str(r) for _, r in graded))
     return 0 if all(r.passed for _, r in graded) else 1
 
