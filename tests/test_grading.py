@@ -445,6 +445,13 @@ def test_contract_flag_kind():
     assert _failed(report) == {"variational=False"}
     assert "built with variational=False, the hypernetwork has variational=True" in report["variational=False"].message
 
+    def fixed_range(self, target, hidden=5, **kwargs):  # swallows lam_range
+        kwargs.pop("lam_range", None)
+        super(type(self), self).__init__(target, hidden=hidden, **kwargs)
+
+    report = grading.check_mlp_hypernet(_mlp_variant("FixedRange", __init__=fixed_range), "wine", verbose=False)
+    assert _failed(report) == {"builds"} and "built with lam_range=(100.0, 1000000.0)" in report["builds"].message
+
 
 def test_stored_count_kind():
     def extra(self):

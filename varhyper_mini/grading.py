@@ -462,10 +462,11 @@ def check_hypernet(
         h = _call(what, cls_or_factory, module, **kwargs)
         if not isinstance(h, Hypernet):
             raise _Fail(f"{name}(...) returned a {type(h).__name__}, not a varhyper_mini.Hypernet")
-        for key in ("variational", "init_log_sigma"):
-            if key in extra and getattr(h, key) != extra[key]:
+        for key in ("lam_range", "variational", "init_log_sigma"):
+            got = getattr(h, key, None)
+            if key in kwargs and (tuple(got) if isinstance(got, list) else got) != kwargs[key]:
                 raise _Fail(
-                    f"built with {key}={extra[key]!r}, the hypernetwork has {key}={getattr(h, key)!r}: "
+                    f"built with {key}={kwargs[key]!r}, the hypernetwork has {key}={getattr(h, key, None)!r}: "
                     "pass the keyword arguments on to Hypernet.__init__ (super().__init__(target, **kwargs))"
                 )
         return h, module
