@@ -378,6 +378,483 @@ def _unregistered(h: nn.Module) -> list[str]:
     return found
 
 
+class _HypernetChecks:
+    """The checks of ``check_hypernet``, one method each, sharing the form under test.
+
+    ``h`` is the hypernetwork built by "builds"; ``range`` its lambda range; ``trained`` the
+    outputs at three lambdas before and after "training reduces the loss".
+    """
+
+    def __init__(
+        self,
+        cls_or_factory: type[Hypernet] | Callable[..., Hypernet],
+        name: str,
+        target_module: nn.Module,
+        data: TensorData,
+        lam_range: tuple[float, float],
+        report: GradeReport,
+        *,
+        train_steps: int,
+        form: FormSpec | None,
+        lambda_free: bool,
+        allow_jumps: bool,
+    ) -> None:
+        self.cls_or_factory, self.name, self.target_module, self.data = cls_or_factory, name, target_module, data
+        self.lam_range, self.report, self.train_steps = lam_range, report, train_steps
+        self.form, self.lambda_free, self.allow_jumps = form, lambda_free, allow_jumps
+        self.target_spec = ParamSpec.from_module(target_module)
+        self.h: Hypernet | None = None
+        self.range: tuple[float, float] = lam_range
+        self.trained: tuple[Tensor, Tensor] | None = None
+
+    def run_all(self, runner: _Runner) -> None:
+        """Run every check in order; a check whose prerequisite failed is not run."""
+        built = runner.run("builds", self.c_build)
+        blocked = None if built.passed else "the hypernetwork could not be built (see 'builds')"
+        registered = runner.run("stored tensors are parameters", self.c_registered, blocked)
+        unregistered = "the stored tensors are not all registered (see 'stored tensors are parameters')"
+        runner.run("stored values", self.c_count, blocked or (None if registered.passed else unregistered))
+        shapes = runner.run("output names and shapes", self.c_shapes, blocked)
+        wrong = blocked or (
+            None if shapes.passed else "the outputs have the wrong form (see 'output names and shapes')"
+        )
+        runner.run("initial state", self.c_init, wrong)
+        runner.run("variational=False", self.c_variational, wrong)
+        runner.run("finite values", self.c_finite, wrong)
+        runner.run("differentiable", self.c_grad, wrong)
+        runner.run("deterministic", self.c_deterministic, wrong)
+        runner.run("batch agrees with single lambda", self.c_batch, wrong)
+        runner.run("continuous in lambda", self.c_continuous, wrong)
+        runner.run("rejects bad lambda", self.c_bad_lambda, blocked)
+        trained = runner.run("training reduces the loss", self.c_train, wrong)
+        untrained = unregistered if not registered.passed else None if trained.passed else "the training check failed"
+        runner.run("lambda matters", self.c_lambda_matters, wrong or untrained)
+
+    def build(self, **extra) -> tuple[Hypernet, nn.Module]:
+        """Build the form for a fresh copy of the target, with keyword arguments ``extra``."""
+        module = copy.deepcopy(self.target_module)
+        if isinstance(self.cls_or_factory, nn.Module):
+            raise _Fail(
+                f"got an instance of {self.name}; pass the class itself, check_hypernet({self.name}), so that the "
+                "grader can build fresh copies for the target it tests"
+            )
+        if isinstance(self.cls_or_factory, type) and not issubclass(self.cls_or_factory, Hypernet):
+            raise _Fail(f"{self.name} is not a subclass of varhyper_mini.Hypernet")
+        kwargs = {"lam_range": self.lam_range} if _accepts(self.cls_or_factory, "lam_range") else {}
+        for key, val in extra.items():
+            if not _accepts(self.cls_or_factory, key):
+                raise _Fail(
+                    f"{self.name} does not accept the keyword argument {key}=, so the grader cannot build it with "
+                    f"{key}={val!r}; take **kwargs and pass them on to Hypernet.__init__"
+                )
+            kwargs[key] = val
+        what = f"{self.name}(target" + "".join(f", {k}={v!r}" for k, v in kwargs.items()) + ")"
+        h = _call(what, self.cls_or_factory, module, **kwargs)
+        if not isinstance(h, Hypernet):
+            raise _Fail(f"{self.name}(...) returned a {type(h).__name__}, not a varhyper_mini.Hypernet")
+        for key in ("lam_range", "variational", "init_log_sigma"):
+            got = getattr(h, key, None)
+            if key in kwargs and (tuple(got) if isinstance(got, list) else got) != kwargs[key]:
+                raise _Fail(
+                    f"built with {key}={kwargs[key]!r}, the hypernetwork has {key}={getattr(h, key, None)!r}: "
+                    "pass the keyword arguments on to Hypernet.__init__ (super().__init__(target, **kwargs))"
+                )
+        return h, module
+
+    def c_build(self) -> str:
+        t0 = time.perf_counter()
+        h, module = self.build()
+        if h.spec != self.target_spec:
+            raise _Fail(
+                f"the hypernetwork's spec does not describe the target: pass the target module to "
+                f"Hypernet.__init__ (super().__init__(target, **kwargs)); spec names {h.spec.names}"
+            )
+        self.h, self.range = h, h.lam_range
+        return f"{type(h).__name__} built in {time.perf_counter() - t0:.2f} s; lambda range {h.lam_range}"
+
+    def c_registered(self) -> str:
+        h = self.h
+        loose = _unregistered(h)
+        if loose:
+            raise _Fail(
+                f"{', '.join(loose)} {'is a tensor' if len(loose) == 1 else 'are tensors'} that the hypernetwork "
+                "stores but does not register: wrap every stored tensor in nn.Parameter, otherwise the "
+                "optimiser never trains it and n_stored() does not count it"
+            )
+        named = [n for n, p in h.named_parameters() if p.requires_grad]
+        if not named:
+            raise _Fail("the hypernetwork has no trainable parameters: register its stored tensors as nn.Parameter")
+        return f"{len(named)} trainable nn.Parameter tensors; no unregistered tensor that requires grad"
+
+    def stored(self, h: Hypernet) -> int:
+        n = _call("n_stored()", h.n_stored)
+        counted = sum(p.numel() for p in h.parameters())
+        if isinstance(n, bool) or not isinstance(n, int) or n != counted:
+            raise _Fail(
+                f"n_stored() returned {n!r}, but the hypernetwork's parameters hold {counted:,} values; "
+                "leave n_stored to the base class and register the stored tensors as nn.Parameter"
+            )
+        return n
+
+    def c_count(self) -> str:
+        p = self.target_spec.total
+        n = self.report.n_stored = self.stored(self.h)
+        msg = f"stores {n:,} values = {n / p:.2f} x the target's {p:,} parameters"
+        if self.form is None:
+            return msg
+        for size in self.form.sizes:
+            self.check_form_count(self.build(**{self.form.size_arg: size})[0], size, True)
+            try:  # a form that ignores variational=False fails 'variational=False' instead
+                det = self.build(**{self.form.size_arg: size, "variational": False})[0]
+                with torch.no_grad():
+                    honoured = _call("flat_params(u)", det.flat_params, torch.zeros(1))[1] is None
+            except (_Fail, _StudentError):
+                honoured = False
+            if honoured:
+                self.check_form_count(det, size, False)
+        sizes = ", ".join(str(v) for v in self.form.sizes)
+        return f"{msg}; matches {self.form.formula} for {self.form.size_arg} = {sizes}, with and without sigma"
+
+    def check_form_count(self, h: Hypernet, size: int, var: bool) -> None:
+        p = self.target_spec.total
+        got, want = self.stored(h), self.form.stored(p, size, var)
+        if got != want:
+            raise _Fail(
+                f"with {self.form.size_arg}={size} and variational={var}, the form stores {got:,} values; the "
+                f"assignment's form stores {self.form.formula} = {want:,} (P = {p:,}). Store exactly the "
+                "tensors the assignment lists, each as an nn.Parameter"
+            )
+
+    def initial(self, h: Hypernet, log_sigma: float, what: str) -> None:
+        """Fail unless ``h`` gives the target's parameters and ``log_sigma`` at 5 lambdas."""
+        lo, hi = h.lam_range
+        lams = _lams(lo, hi, torch.linspace(0, 1, 5))
+        want = self.target_spec.flatten({n: t.detach() for n, t in self.target_module.named_parameters()})
+        with torch.no_grad():
+            g = _call("params_batch(lams)", h.params_batch, lams)
+            gap = float((self.target_spec.flatten(g.mean, 1) - want).abs().max())
+        if not gap <= 1e-5 * (1 + float(want.abs().max())):
+            raise _Fail(
+                f"{what}, the means differ from the target's own parameters by up to {_fmt(gap)}; every form "
+                "starts at the target's parameters for every lambda (use self.initial_mean(target) and start "
+                "the lambda-dependent part at zero)"
+            )
+        if g.log_sigma is None:
+            return
+        ls = self.target_spec.flatten(g.log_sigma, 1).detach()
+        if not bool(torch.allclose(ls, torch.full_like(ls, log_sigma), rtol=0, atol=1e-5)):
+            lo_v, hi_v = float(ls.min()), float(ls.max())
+            hint = (
+                f" {_fmt(lo_v)} is 2 x init_log_sigma: that is the log variance log sigma^2; flat_params returns "
+                "the log standard deviation log sigma"
+                if abs(lo_v - 2 * log_sigma) < 1e-4 and abs(hi_v - 2 * log_sigma) < 1e-4
+                else " Start the log sigmas at self.initial_log_sigma() and the lambda-dependent part at zero"
+            )
+            found = (
+                f"is {_fmt(lo_v)} (sigma {_fmt(math.exp(lo_v))})"
+                if lo_v == hi_v
+                else f"is between {_fmt(lo_v)} and {_fmt(hi_v)} (sigma {_fmt(math.exp(lo_v))} to "
+                f"{_fmt(math.exp(hi_v))})"
+            )
+            raise _Fail(
+                f"{what}, log_sigma {found}; it must be init_log_sigma = {log_sigma:g} (sigma "
+                f"{_fmt(math.exp(log_sigma))}) for every lambda.{hint}"
+            )
+
+    def c_init(self) -> str:
+        self.initial(self.h, -3.0, "at initialisation (default init_log_sigma = -3)")
+        self.initial(self.build(init_log_sigma=-2.0)[0], -2.0, "built with init_log_sigma=-2, at initialisation")
+        return "starts at the target's parameters for every lambda, log sigma at init_log_sigma (-3 and -2)"
+
+    def c_variational(self) -> str:
+        h_var, h = self.build(variational=True)[0], self.build(variational=False)[0]
+        u = torch.tensor([0.0, 0.5, 1.0])
+        with torch.no_grad():
+            out = _call("flat_params(u) with variational=False", h.flat_params, u)
+            if not (isinstance(out, tuple) and len(out) == 2) or out[1] is not None:
+                raise _Fail(
+                    "built with variational=False, flat_params must return (mean, None): a deterministic model "
+                    "has no log sigma"
+                )
+            mean = out[0]
+            if not isinstance(mean, Tensor) or tuple(mean.shape) != (3, self.target_spec.total):
+                raise _Fail(
+                    "built with variational=False, flat_params must return means of shape "
+                    f"(3, {self.target_spec.total})"
+                )
+        n_var, n_det = self.stored(h_var), self.stored(h)
+        if not n_det < n_var:
+            raise _Fail(
+                f"built with variational=False, the form still stores {n_det:,} values (with sigma: {n_var:,}); "
+                "store no log-sigma tensors when self.variational is false"
+            )
+        self.initial(h, -3.0, "built with variational=False, at initialisation")
+        return f"variational=False: means only, {n_det:,} stored values instead of {n_var:,}"
+
+    def c_shapes(self) -> str:
+        h = self.h
+        lo, hi = self.range
+        p, k = self.target_spec.total, 3
+        u = torch.tensor([0.0, 0.5, 1.0])
+        out = _call("flat_params(u) with u of shape (3,)", h.flat_params, u)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise _Fail(f"flat_params(u) must return a tuple (mean, log_sigma); got {type(out).__name__}")
+        mean, ls = out
+        if not isinstance(mean, Tensor) or tuple(mean.shape) != (k, p):
+            got = tuple(mean.shape) if isinstance(mean, Tensor) else type(mean).__name__
+            raise _Fail(
+                f"flat_params(u) for u of shape ({k},) must return means of shape ({k}, {p}) "
+                f"(one row per u, one column per target parameter); got {got}"
+            )
+        if ls is None and h.variational:
+            raise _Fail("variational=True, but flat_params returned log_sigma=None")
+        if ls is not None and (not isinstance(ls, Tensor) or ls.shape != mean.shape):
+            got = tuple(ls.shape) if isinstance(ls, Tensor) else type(ls).__name__
+            raise _Fail(f"log_sigma must have the shape of the means, ({k}, {p}); got {got}")
+        lam = math.sqrt(lo * hi)
+        g = _call(f"forward({lam:g})", h, lam)
+        if not isinstance(g, GaussianParams):
+            raise _Fail(f"forward(lam) must return GaussianParams; got {type(g).__name__}")
+        for part, tensors in (("mean", g.mean), ("log_sigma", g.log_sigma)):
+            if tensors is None:
+                continue
+            if list(tensors) != list(self.target_spec.names):
+                raise _Fail(
+                    f"forward(lam).{part} has names {list(tensors)}; expected the target's "
+                    f"{list(self.target_spec.names)}"
+                )
+            for n, s in zip(self.target_spec.names, self.target_spec.shapes):
+                if tuple(tensors[n].shape) != tuple(s):
+                    raise _Fail(
+                        f"forward(lam).{part}[{n!r}] has shape {tuple(tensors[n].shape)}; the target's is {tuple(s)}"
+                    )
+        kinds = "means and log sigmas" if g.log_sigma is not None else "means (deterministic)"
+        return f"the target's {len(self.target_spec.names)} tensors with their shapes, {kinds}"
+
+    def c_batch(self) -> str:
+        h = self.h
+        lo, hi = self.range
+        lams = _lams(lo, hi, torch.tensor([0.1, 0.5, 0.9]))
+        with torch.no_grad():
+            gb = _call("params_batch(lams) for 3 lambdas", h.params_batch, lams)
+            if tuple(gb.batch_shape) != (3,):
+                raise _Fail(f"params_batch of 3 lambdas has batch_shape {gb.batch_shape}; expected (3,)")
+            for i in range(3):
+                one = _flat(_call(f"forward({float(lams[i]):g})", h, float(lams[i])), self.target_spec)
+                gap = float((_flat(gb[i], self.target_spec) - one).abs().max())
+                if not gap <= 1e-5 * (1 + float(one.abs().max())):
+                    raise _Fail(
+                        f"forward({float(lams[i]):g}) and row {i} of params_batch differ by {_fmt(gap)}: "
+                        "flat_params must treat each row of u on its own"
+                    )
+        return "params_batch(lams) row i equals forward(lams[i]), for 3 lambdas"
+
+    def c_finite(self) -> str:
+        h = self.h
+        lo, hi = self.range
+        lams = _lams(lo, hi, torch.linspace(0, 1, 11))
+        with torch.no_grad():
+            for lam in lams.tolist():
+                g = _call(f"forward({lam:g})", h, lam)
+                for part, tensors in (("mean", g.mean), ("log_sigma", g.log_sigma)):
+                    for n, t in (tensors or {}).items():
+                        bad = ~torch.isfinite(t)
+                        if bool(bad.any()):
+                            raise _Fail(
+                                f"forward({lam:g}).{part}[{n!r}] has {int(bad.sum())} non-finite "
+                                f"values (nan or inf) out of {t.numel()}"
+                            )
+        return f"all outputs are finite at 11 lambdas from {lo:g} to {hi:g}"
+
+    def c_grad(self) -> str:
+        h = self.h
+        lo, hi = self.range
+        named = [(n, p) for n, p in h.named_parameters() if p.requires_grad]
+        if not named:
+            raise _Fail("the hypernetwork has no trainable parameters (register them as nn.Parameter)")
+        with torch.enable_grad():
+            g = _call(f"forward({lo:g})", h, lo)
+            first = next(iter(g.mean.values()))
+            if not first.requires_grad:
+                raise _Fail(
+                    "forward(lam) returns tensors that do not require grad: they are cut from the "
+                    "hypernetwork's parameters (.detach(), .data, torch.no_grad() or a round trip "
+                    "through numpy/float), so training cannot change them"
+                )
+            lams = _lams(lo, hi, torch.linspace(0, 1, 11))
+            gb = _call("params_batch(lams)", h.params_batch, lams)
+            flat = _flat(gb, self.target_spec, batch_dims=1)
+            if not flat.requires_grad:
+                raise _Fail("params_batch / flat_params return tensors that do not require grad")
+            weights = torch.randn(flat.shape, generator=torch.Generator().manual_seed(1))
+            h.zero_grad(set_to_none=True)
+            _call("backward through flat_params", (flat * weights).sum().backward)
+        reached = [n for n, p in named if p.grad is not None and bool((p.grad != 0).any())]
+        nonfinite = [n for n, p in named if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+        unused = [n for n, p in named if p.grad is None]
+        h.zero_grad(set_to_none=True)
+        if nonfinite:
+            raise _Fail(f"gradients are not finite for {nonfinite}")
+        if not reached:
+            raise _Fail(f"no parameter gets a non-zero gradient (of {len(named)} parameter tensors)")
+        msg = f"non-zero gradients reach {len(reached)} of {len(named)} parameter tensors"
+        if unused:
+            msg += f"; never used (stored but no gradient): {unused}"
+        return msg
+
+    def c_deterministic(self) -> str:
+        h = self.h
+        lo, hi = self.range
+        with torch.no_grad():
+            for lam in (lo, math.sqrt(lo * hi), hi):
+                a = _flat(_call(f"forward({lam:g})", h, lam), self.target_spec)
+                b = _flat(_call(f"forward({lam:g})", h, lam), self.target_spec)
+                if not torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True):
+                    raise _Fail(
+                        f"two calls of forward({lam:g}) differ by up to {_fmt(float((a - b).abs().max()))}: "
+                        "G must be a function of lambda (no random draws or state changes in forward)"
+                    )
+        return "two calls with the same lambda give identical outputs"
+
+    def c_continuous(self) -> str:
+        h = self.h
+        if self.allow_jumps:
+            raise _Skip("the grader was called with allow_jumps=True")
+        lo, hi = self.range
+        hp = _call("copy.deepcopy(hypernet)", copy.deepcopy, h)
+        gen = torch.Generator().manual_seed(2)
+        with torch.no_grad():
+            # Random perturbation, so that every stored part varies with lambda (fresh forms
+            # usually start constant in lambda).
+            for p in hp.parameters():
+                s = float(p.std()) if p.numel() > 1 else 0.0
+                p.add_(torch.randn(p.shape, generator=gen) * (0.1 * s if s > 0 else 0.1))
+            delta = 1e-4
+            u = torch.linspace(0, 1, 41)
+            left, right = (u - delta).clamp(0, 1), (u + delta).clamp(0, 1)
+            lams = _lams(lo, hi, torch.cat([u, left, right]))
+            g = _flat(_call("params_batch(lams)", hp.params_batch, lams), self.target_spec, batch_dims=1)
+            mid, a, b = g[:41], g[41:82], g[82:]
+            spread = float((mid - mid[:1]).abs().max())
+            jumps = (b - a).abs().amax(dim=1)
+            worst = int(jumps.argmax())
+            jump = float(jumps[worst])
+        if not math.isfinite(spread) or not math.isfinite(jump):
+            raise _Fail("outputs are not finite after a small random change of the parameters")
+        if spread <= 1e-7:
+            return "constant in lambda (after a random change of its parameters)"
+        if jump > 0.02 * spread + 1e-5:
+            at = float(_lams(lo, hi, u[worst : worst + 1])[0])
+            raise _Fail(
+                f"a step of {2 * delta:g} in u = log-position of lambda changes the output by up to "
+                f"{_fmt(jump)} (near lambda = {at:.4g}), while the output varies by {_fmt(spread)} over the "
+                "whole range: G jumps. G must be continuous in lambda"
+            )
+        return (
+            f"a step of {2 * delta:g} in u changes the output by at most {_fmt(jump)} "
+            f"(it varies by {_fmt(spread)} over the range), with randomly perturbed parameters"
+        )
+
+    def c_bad_lambda(self) -> str:
+        h = self.h
+        problems = []
+        for bad in BAD_LAMBDAS:
+            try:
+                h(bad)
+            except ValueError:
+                continue
+            except Exception as err:
+                problems.append(f"forward({bad}) raised {type(err).__name__} instead of ValueError")
+            else:
+                problems.append(f"forward({bad}) returned parameters")
+        if problems:
+            raise _Fail(
+                "; ".join(problems) + ". Encode lambda with self.encode(lam), which rejects values "
+                "that are not positive and finite with a ValueError"
+            )
+        return "forward raises ValueError for " + ", ".join(str(b) for b in BAD_LAMBDAS)
+
+    def objective(self, h: Hypernet, module: nn.Module, loss: str) -> float:
+        """Mean over 7 lambdas of the loss with the mean weights (no sampling noise)."""
+        lo, hi = self.range
+        total = 0.0
+        lams = _lams(lo, hi, torch.linspace(0, 1, 7)).tolist()
+        with torch.no_grad():
+            for lam in lams:
+                g = h(lam)
+                logits = torch.func.functional_call(module, g.mean, (self.data.x,))
+                nll = F.cross_entropy(logits, self.data.y)
+                total += float(nll + losses.penalty(loss, g, lam, len(self.data)))
+        return total / len(lams)
+
+    def c_train(self) -> str:
+        from .train import LogUniform, train
+
+        h, module = self.build()
+        lo, hi = h.lam_range
+        loss = "variational" if h.variational else "base"
+        batch = max(8, math.ceil(len(self.data) / 8))
+        epochs = max(1, math.ceil(self.train_steps / math.ceil(len(self.data) / batch)))
+        u_probe = torch.linspace(0, 1, 3)
+        with torch.no_grad():
+            before_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), self.target_spec, 1)
+        before = _call("forward (objective before training)", self.objective, h, module, loss)
+        hist = _call(
+            f"varhyper_mini.train(loss={loss!r})",
+            train,
+            h,
+            module,
+            self.data,
+            loss,
+            lam_prior=LogUniform(lo, hi),
+            epochs=epochs,
+            lr=1e-3,
+            batch_size=batch,
+            seed=0,
+            progress=False,
+        )
+        after = _call("forward (objective after training)", self.objective, h, module, loss)
+        with torch.no_grad():
+            after_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), self.target_spec, 1)
+        steps = epochs * math.ceil(len(self.data) / batch)
+        setting = f"{steps} Adam steps of varhyper_mini.train(loss={loss!r}), batch {batch}, lr 1e-3"
+        if not all(math.isfinite(v) for v in hist.loss) or not math.isfinite(after):
+            raise _Fail(f"the loss is not finite during or after {setting}")
+        if not after < before:
+            raise _Fail(
+                f"the objective (mean over 7 lambdas, mean weights) did not decrease: "
+                f"{_fmt(before)} -> {_fmt(after)} after {setting}"
+            )
+        self.trained = (before_g, after_g)
+        return f"objective (mean over 7 lambdas, mean weights) {_fmt(before)} -> {_fmt(after)} after {setting}"
+
+    def c_lambda_matters(self) -> str:
+        before_g, after_g = self.trained
+        lo, hi = self.range
+        moved = float((after_g - before_g).norm())
+        # How G depends on lambda, G(u) - G(0) at u = 0.5 and 1, before and after training: training
+        # must change it (a fixed offset in u, or no u at all, leaves it unchanged).
+        dep_before, dep_after = before_g[1:] - before_g[:1], after_g[1:] - after_g[:1]
+        learned = float((dep_after - dep_before).norm())
+        gap = float(dep_after[-1].norm())
+        if not math.isfinite(moved) or moved == 0.0:
+            raise _Fail("training did not change G, so the effect of lambda could not be tested")
+        if self.lambda_free:
+            if gap > 1e-6 * (1 + float(after_g.abs().max())):
+                raise _Fail(f"graded as a form that ignores lambda, but G({lo:g}) and G({hi:g}) differ by {_fmt(gap)}")
+            return "the same model for every lambda, as the caller declared (lambda_free=True)"
+        if not learned > 0.01 * moved + 1e-6:
+            raise _Fail(
+                f"training on lambdas drawn from [{lo:g}, {hi:g}] moved G by {_fmt(moved)} (norm), but changed "
+                f"how G depends on lambda by only {_fmt(learned)}: the form ignores lambda, or its dependence on "
+                "lambda is fixed rather than learned. Compute G from u (self.encode(lam)) through trained parameters"
+            )
+        return (
+            f"training changed how G depends on lambda by {_fmt(learned)} (G moved by {_fmt(moved)}); after "
+            f"training |G({hi:g}) - G({lo:g})| = {_fmt(gap)}"
+        )
+
+
 def check_hypernet(
     cls_or_factory: type[Hypernet] | Callable[..., Hypernet],
     target: str | nn.Module = "mnist",
@@ -431,455 +908,22 @@ def check_hypernet(
         name = getattr(cls_or_factory, "__name__", None) or getattr(
             getattr(cls_or_factory, "func", None), "__name__", repr(cls_or_factory)
         )
-    target_spec = ParamSpec.from_module(target_module)
-    setting = (
-        f"target: {label} ({target_spec.total:,} parameters); lambda range {lam_range}; "
-        f"training data: {len(data)} examples"
-    )
+    total = ParamSpec.from_module(target_module).total
+    setting = f"target: {label} ({total:,} parameters); lambda range {lam_range}; training data: {len(data)} examples"
     report = GradeReport(name, setting)
-    runner = _Runner(report, seed)
-    state: dict = {}
-
-    def build(**extra) -> tuple[Hypernet, nn.Module]:
-        """Build the form for a fresh copy of the target, with keyword arguments ``extra``."""
-        module = copy.deepcopy(target_module)
-        if isinstance(cls_or_factory, nn.Module):
-            raise _Fail(
-                f"got an instance of {name}; pass the class itself, check_hypernet({name}), so that the "
-                "grader can build fresh copies for the target it tests"
-            )
-        if isinstance(cls_or_factory, type) and not issubclass(cls_or_factory, Hypernet):
-            raise _Fail(f"{name} is not a subclass of varhyper_mini.Hypernet")
-        kwargs = {"lam_range": lam_range} if _accepts(cls_or_factory, "lam_range") else {}
-        for key, val in extra.items():
-            if not _accepts(cls_or_factory, key):
-                raise _Fail(
-                    f"{name} does not accept the keyword argument {key}=, so the grader cannot build it with "
-                    f"{key}={val!r}; take **kwargs and pass them on to Hypernet.__init__"
-                )
-            kwargs[key] = val
-        what = f"{name}(target" + "".join(f", {k}={v!r}" for k, v in kwargs.items()) + ")"
-        h = _call(what, cls_or_factory, module, **kwargs)
-        if not isinstance(h, Hypernet):
-            raise _Fail(f"{name}(...) returned a {type(h).__name__}, not a varhyper_mini.Hypernet")
-        for key in ("lam_range", "variational", "init_log_sigma"):
-            got = getattr(h, key, None)
-            if key in kwargs and (tuple(got) if isinstance(got, list) else got) != kwargs[key]:
-                raise _Fail(
-                    f"built with {key}={kwargs[key]!r}, the hypernetwork has {key}={getattr(h, key, None)!r}: "
-                    "pass the keyword arguments on to Hypernet.__init__ (super().__init__(target, **kwargs))"
-                )
-        return h, module
-
-    def c_build() -> str:
-        t0 = time.perf_counter()
-        h, module = build()
-        if h.spec != target_spec:
-            raise _Fail(
-                f"the hypernetwork's spec does not describe the target: pass the target module to "
-                f"Hypernet.__init__ (super().__init__(target, **kwargs)); spec names {h.spec.names}"
-            )
-        state["h"], state["range"] = h, h.lam_range
-        return f"{type(h).__name__} built in {time.perf_counter() - t0:.2f} s; lambda range {h.lam_range}"
-
-    def c_registered() -> str:
-        h = state["h"]
-        loose = _unregistered(h)
-        if loose:
-            raise _Fail(
-                f"{', '.join(loose)} {'is a tensor' if len(loose) == 1 else 'are tensors'} that the hypernetwork "
-                "stores but does not register: wrap every stored tensor in nn.Parameter, otherwise the "
-                "optimiser never trains it and n_stored() does not count it"
-            )
-        named = [n for n, p in h.named_parameters() if p.requires_grad]
-        if not named:
-            raise _Fail("the hypernetwork has no trainable parameters: register its stored tensors as nn.Parameter")
-        return f"{len(named)} trainable nn.Parameter tensors; no unregistered tensor that requires grad"
-
-    def stored(h: Hypernet) -> int:
-        n = _call("n_stored()", h.n_stored)
-        counted = sum(p.numel() for p in h.parameters())
-        if isinstance(n, bool) or not isinstance(n, int) or n != counted:
-            raise _Fail(
-                f"n_stored() returned {n!r}, but the hypernetwork's parameters hold {counted:,} values; "
-                "leave n_stored to the base class and register the stored tensors as nn.Parameter"
-            )
-        return n
-
-    def c_count() -> str:
-        p = target_spec.total
-        n = report.n_stored = stored(state["h"])
-        msg = f"stores {n:,} values = {n / p:.2f} x the target's {p:,} parameters"
-        if form is None:
-            return msg
-        for size in form.sizes:
-            check_form_count(build(**{form.size_arg: size})[0], size, True)
-            try:  # a form that ignores variational=False fails 'variational=False' instead
-                det = build(**{form.size_arg: size, "variational": False})[0]
-                with torch.no_grad():
-                    honoured = _call("flat_params(u)", det.flat_params, torch.zeros(1))[1] is None
-            except (_Fail, _StudentError):
-                honoured = False
-            if honoured:
-                check_form_count(det, size, False)
-        sizes = ", ".join(str(v) for v in form.sizes)
-        return f"{msg}; matches {form.formula} for {form.size_arg} = {sizes}, with and without sigma"
-
-    def check_form_count(h: Hypernet, size: int, var: bool) -> None:
-        p = target_spec.total
-        got, want = stored(h), form.stored(p, size, var)
-        if got != want:
-            raise _Fail(
-                f"with {form.size_arg}={size} and variational={var}, the form stores {got:,} values; the "
-                f"assignment's form stores {form.formula} = {want:,} (P = {p:,}). Store exactly the "
-                "tensors the assignment lists, each as an nn.Parameter"
-            )
-
-    def initial(h: Hypernet, log_sigma: float, what: str) -> None:
-        """Fail unless ``h`` gives the target's parameters and ``log_sigma`` at 5 lambdas."""
-        lo, hi = h.lam_range
-        lams = _lams(lo, hi, torch.linspace(0, 1, 5))
-        want = target_spec.flatten({n: t.detach() for n, t in target_module.named_parameters()})
-        with torch.no_grad():
-            g = _call("params_batch(lams)", h.params_batch, lams)
-            gap = float((target_spec.flatten(g.mean, 1) - want).abs().max())
-        if not gap <= 1e-5 * (1 + float(want.abs().max())):
-            raise _Fail(
-                f"{what}, the means differ from the target's own parameters by up to {_fmt(gap)}; every form "
-                "starts at the target's parameters for every lambda (use self.initial_mean(target) and start "
-                "the lambda-dependent part at zero)"
-            )
-        if g.log_sigma is None:
-            return
-        ls = target_spec.flatten(g.log_sigma, 1).detach()
-        if not bool(torch.allclose(ls, torch.full_like(ls, log_sigma), rtol=0, atol=1e-5)):
-            lo_v, hi_v = float(ls.min()), float(ls.max())
-            hint = (
-                f" {_fmt(lo_v)} is 2 x init_log_sigma: that is the log variance log sigma^2; flat_params returns "
-                "the log standard deviation log sigma"
-                if abs(lo_v - 2 * log_sigma) < 1e-4 and abs(hi_v - 2 * log_sigma) < 1e-4
-                else " Start the log sigmas at self.initial_log_sigma() and the lambda-dependent part at zero"
-            )
-            found = (
-                f"is {_fmt(lo_v)} (sigma {_fmt(math.exp(lo_v))})"
-                if lo_v == hi_v
-                else f"is between {_fmt(lo_v)} and {_fmt(hi_v)} (sigma {_fmt(math.exp(lo_v))} to "
-                f"{_fmt(math.exp(hi_v))})"
-            )
-            raise _Fail(
-                f"{what}, log_sigma {found}; it must be init_log_sigma = {log_sigma:g} (sigma "
-                f"{_fmt(math.exp(log_sigma))}) for every lambda.{hint}"
-            )
-
-    def c_init() -> str:
-        initial(state["h"], -3.0, "at initialisation (default init_log_sigma = -3)")
-        initial(build(init_log_sigma=-2.0)[0], -2.0, "built with init_log_sigma=-2, at initialisation")
-        return "starts at the target's parameters for every lambda, log sigma at init_log_sigma (-3 and -2)"
-
-    def c_variational() -> str:
-        h_var, h = build(variational=True)[0], build(variational=False)[0]
-        u = torch.tensor([0.0, 0.5, 1.0])
-        with torch.no_grad():
-            out = _call("flat_params(u) with variational=False", h.flat_params, u)
-            if not (isinstance(out, tuple) and len(out) == 2) or out[1] is not None:
-                raise _Fail(
-                    "built with variational=False, flat_params must return (mean, None): a deterministic model "
-                    "has no log sigma"
-                )
-            mean = out[0]
-            if not isinstance(mean, Tensor) or tuple(mean.shape) != (3, target_spec.total):
-                raise _Fail(
-                    f"built with variational=False, flat_params must return means of shape (3, {target_spec.total})"
-                )
-        n_var, n_det = stored(h_var), stored(h)
-        if not n_det < n_var:
-            raise _Fail(
-                f"built with variational=False, the form still stores {n_det:,} values (with sigma: {n_var:,}); "
-                "store no log-sigma tensors when self.variational is false"
-            )
-        initial(h, -3.0, "built with variational=False, at initialisation")
-        return f"variational=False: means only, {n_det:,} stored values instead of {n_var:,}"
-
-    def c_shapes() -> str:
-        h = state["h"]
-        lo, hi = state["range"]
-        p, k = target_spec.total, 3
-        u = torch.tensor([0.0, 0.5, 1.0])
-        out = _call("flat_params(u) with u of shape (3,)", h.flat_params, u)
-        if not (isinstance(out, tuple) and len(out) == 2):
-            raise _Fail(f"flat_params(u) must return a tuple (mean, log_sigma); got {type(out).__name__}")
-        mean, ls = out
-        if not isinstance(mean, Tensor) or tuple(mean.shape) != (k, p):
-            got = tuple(mean.shape) if isinstance(mean, Tensor) else type(mean).__name__
-            raise _Fail(
-                f"flat_params(u) for u of shape ({k},) must return means of shape ({k}, {p}) "
-                f"(one row per u, one column per target parameter); got {got}"
-            )
-        if ls is None and h.variational:
-            raise _Fail("variational=True, but flat_params returned log_sigma=None")
-        if ls is not None and (not isinstance(ls, Tensor) or ls.shape != mean.shape):
-            got = tuple(ls.shape) if isinstance(ls, Tensor) else type(ls).__name__
-            raise _Fail(f"log_sigma must have the shape of the means, ({k}, {p}); got {got}")
-        lam = math.sqrt(lo * hi)
-        g = _call(f"forward({lam:g})", h, lam)
-        if not isinstance(g, GaussianParams):
-            raise _Fail(f"forward(lam) must return GaussianParams; got {type(g).__name__}")
-        for part, tensors in (("mean", g.mean), ("log_sigma", g.log_sigma)):
-            if tensors is None:
-                continue
-            if list(tensors) != list(target_spec.names):
-                raise _Fail(
-                    f"forward(lam).{part} has names {list(tensors)}; expected the target's {list(target_spec.names)}"
-                )
-            for n, s in zip(target_spec.names, target_spec.shapes):
-                if tuple(tensors[n].shape) != tuple(s):
-                    raise _Fail(
-                        f"forward(lam).{part}[{n!r}] has shape {tuple(tensors[n].shape)}; the target's is {tuple(s)}"
-                    )
-        kinds = "means and log sigmas" if g.log_sigma is not None else "means (deterministic)"
-        return f"the target's {len(target_spec.names)} tensors with their shapes, {kinds}"
-
-    def c_batch() -> str:
-        h = state["h"]
-        lo, hi = state["range"]
-        lams = _lams(lo, hi, torch.tensor([0.1, 0.5, 0.9]))
-        with torch.no_grad():
-            gb = _call("params_batch(lams) for 3 lambdas", h.params_batch, lams)
-            if tuple(gb.batch_shape) != (3,):
-                raise _Fail(f"params_batch of 3 lambdas has batch_shape {gb.batch_shape}; expected (3,)")
-            for i in range(3):
-                one = _flat(_call(f"forward({float(lams[i]):g})", h, float(lams[i])), target_spec)
-                gap = float((_flat(gb[i], target_spec) - one).abs().max())
-                if not gap <= 1e-5 * (1 + float(one.abs().max())):
-                    raise _Fail(
-                        f"forward({float(lams[i]):g}) and row {i} of params_batch differ by {_fmt(gap)}: "
-                        "flat_params must treat each row of u on its own"
-                    )
-        return "params_batch(lams) row i equals forward(lams[i]), for 3 lambdas"
-
-    def c_finite() -> str:
-        h = state["h"]
-        lo, hi = state["range"]
-        lams = _lams(lo, hi, torch.linspace(0, 1, 11))
-        with torch.no_grad():
-            for lam in lams.tolist():
-                g = _call(f"forward({lam:g})", h, lam)
-                for part, tensors in (("mean", g.mean), ("log_sigma", g.log_sigma)):
-                    for n, t in (tensors or {}).items():
-                        bad = ~torch.isfinite(t)
-                        if bool(bad.any()):
-                            raise _Fail(
-                                f"forward({lam:g}).{part}[{n!r}] has {int(bad.sum())} non-finite "
-                                f"values (nan or inf) out of {t.numel()}"
-                            )
-        return f"all outputs are finite at 11 lambdas from {lo:g} to {hi:g}"
-
-    def c_grad() -> str:
-        h = state["h"]
-        lo, hi = state["range"]
-        named = [(n, p) for n, p in h.named_parameters() if p.requires_grad]
-        if not named:
-            raise _Fail("the hypernetwork has no trainable parameters (register them as nn.Parameter)")
-        with torch.enable_grad():
-            g = _call(f"forward({lo:g})", h, lo)
-            first = next(iter(g.mean.values()))
-            if not first.requires_grad:
-                raise _Fail(
-                    "forward(lam) returns tensors that do not require grad: they are cut from the "
-                    "hypernetwork's parameters (.detach(), .data, torch.no_grad() or a round trip "
-                    "through numpy/float), so training cannot change them"
-                )
-            lams = _lams(lo, hi, torch.linspace(0, 1, 11))
-            gb = _call("params_batch(lams)", h.params_batch, lams)
-            flat = _flat(gb, target_spec, batch_dims=1)
-            if not flat.requires_grad:
-                raise _Fail("params_batch / flat_params return tensors that do not require grad")
-            weights = torch.randn(flat.shape, generator=torch.Generator().manual_seed(1))
-            h.zero_grad(set_to_none=True)
-            _call("backward through flat_params", (flat * weights).sum().backward)
-        reached = [n for n, p in named if p.grad is not None and bool((p.grad != 0).any())]
-        nonfinite = [n for n, p in named if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
-        unused = [n for n, p in named if p.grad is None]
-        h.zero_grad(set_to_none=True)
-        if nonfinite:
-            raise _Fail(f"gradients are not finite for {nonfinite}")
-        if not reached:
-            raise _Fail(f"no parameter gets a non-zero gradient (of {len(named)} parameter tensors)")
-        msg = f"non-zero gradients reach {len(reached)} of {len(named)} parameter tensors"
-        if unused:
-            msg += f"; never used (stored but no gradient): {unused}"
-        return msg
-
-    def c_deterministic() -> str:
-        h = state["h"]
-        lo, hi = state["range"]
-        with torch.no_grad():
-            for lam in (lo, math.sqrt(lo * hi), hi):
-                a = _flat(_call(f"forward({lam:g})", h, lam), target_spec)
-                b = _flat(_call(f"forward({lam:g})", h, lam), target_spec)
-                if not torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True):
-                    raise _Fail(
-                        f"two calls of forward({lam:g}) differ by up to {_fmt(float((a - b).abs().max()))}: "
-                        "G must be a function of lambda (no random draws or state changes in forward)"
-                    )
-        return "two calls with the same lambda give identical outputs"
-
-    def c_continuous() -> str:
-        h = state["h"]
-        if allow_jumps:
-            raise _Skip("the grader was called with allow_jumps=True")
-        lo, hi = state["range"]
-        hp = _call("copy.deepcopy(hypernet)", copy.deepcopy, h)
-        gen = torch.Generator().manual_seed(2)
-        with torch.no_grad():
-            # Random perturbation, so that every stored part varies with lambda (fresh forms
-            # usually start constant in lambda).
-            for p in hp.parameters():
-                s = float(p.std()) if p.numel() > 1 else 0.0
-                p.add_(torch.randn(p.shape, generator=gen) * (0.1 * s if s > 0 else 0.1))
-            delta = 1e-4
-            u = torch.linspace(0, 1, 41)
-            left, right = (u - delta).clamp(0, 1), (u + delta).clamp(0, 1)
-            lams = _lams(lo, hi, torch.cat([u, left, right]))
-            g = _flat(_call("params_batch(lams)", hp.params_batch, lams), target_spec, batch_dims=1)
-            mid, a, b = g[:41], g[41:82], g[82:]
-            spread = float((mid - mid[:1]).abs().max())
-            jumps = (b - a).abs().amax(dim=1)
-            worst = int(jumps.argmax())
-            jump = float(jumps[worst])
-        if not math.isfinite(spread) or not math.isfinite(jump):
-            raise _Fail("outputs are not finite after a small random change of the parameters")
-        if spread <= 1e-7:
-            return "constant in lambda (after a random change of its parameters)"
-        if jump > 0.02 * spread + 1e-5:
-            at = float(_lams(lo, hi, u[worst : worst + 1])[0])
-            raise _Fail(
-                f"a step of {2 * delta:g} in u = log-position of lambda changes the output by up to "
-                f"{_fmt(jump)} (near lambda = {at:.4g}), while the output varies by {_fmt(spread)} over the "
-                "whole range: G jumps. G must be continuous in lambda"
-            )
-        return (
-            f"a step of {2 * delta:g} in u changes the output by at most {_fmt(jump)} "
-            f"(it varies by {_fmt(spread)} over the range), with randomly perturbed parameters"
-        )
-
-    def c_bad_lambda() -> str:
-        h = state["h"]
-        problems = []
-        for bad in BAD_LAMBDAS:
-            try:
-                h(bad)
-            except ValueError:
-                continue
-            except Exception as err:
-                problems.append(f"forward({bad}) raised {type(err).__name__} instead of ValueError")
-            else:
-                problems.append(f"forward({bad}) returned parameters")
-        if problems:
-            raise _Fail(
-                "; ".join(problems) + ". Encode lambda with self.encode(lam), which rejects values "
-                "that are not positive and finite with a ValueError"
-            )
-        return "forward raises ValueError for " + ", ".join(str(b) for b in BAD_LAMBDAS)
-
-    def objective(h: Hypernet, module: nn.Module, loss: str) -> float:
-        """Mean over 7 lambdas of the loss with the mean weights (no sampling noise)."""
-        lo, hi = state["range"]
-        total = 0.0
-        lams = _lams(lo, hi, torch.linspace(0, 1, 7)).tolist()
-        with torch.no_grad():
-            for lam in lams:
-                g = h(lam)
-                logits = torch.func.functional_call(module, g.mean, (data.x,))
-                nll = F.cross_entropy(logits, data.y)
-                total += float(nll + losses.penalty(loss, g, lam, len(data)))
-        return total / len(lams)
-
-    def c_train() -> str:
-        from .train import LogUniform, train
-
-        h, module = build()
-        lo, hi = h.lam_range
-        loss = "variational" if h.variational else "base"
-        batch = max(8, math.ceil(len(data) / 8))
-        epochs = max(1, math.ceil(train_steps / math.ceil(len(data) / batch)))
-        u_probe = torch.linspace(0, 1, 3)
-        with torch.no_grad():
-            before_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), target_spec, 1)
-        before = _call("forward (objective before training)", objective, h, module, loss)
-        hist = _call(
-            f"varhyper_mini.train(loss={loss!r})",
-            train,
-            h,
-            module,
-            data,
-            loss,
-            lam_prior=LogUniform(lo, hi),
-            epochs=epochs,
-            lr=1e-3,
-            batch_size=batch,
-            seed=0,
-            progress=False,
-        )
-        after = _call("forward (objective after training)", objective, h, module, loss)
-        with torch.no_grad():
-            after_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), target_spec, 1)
-        steps = epochs * math.ceil(len(data) / batch)
-        setting = f"{steps} Adam steps of varhyper_mini.train(loss={loss!r}), batch {batch}, lr 1e-3"
-        if not all(math.isfinite(v) for v in hist.loss) or not math.isfinite(after):
-            raise _Fail(f"the loss is not finite during or after {setting}")
-        if not after < before:
-            raise _Fail(
-                f"the objective (mean over 7 lambdas, mean weights) did not decrease: "
-                f"{_fmt(before)} -> {_fmt(after)} after {setting}"
-            )
-        state["trained"] = (before_g, after_g)
-        return f"objective (mean over 7 lambdas, mean weights) {_fmt(before)} -> {_fmt(after)} after {setting}"
-
-    def c_lambda_matters() -> str:
-        before_g, after_g = state["trained"]
-        lo, hi = state["range"]
-        moved = float((after_g - before_g).norm())
-        # How G depends on lambda, G(u) - G(0) at u = 0.5 and 1, before and after training: training
-        # must change it (a fixed offset in u, or no u at all, leaves it unchanged).
-        dep_before, dep_after = before_g[1:] - before_g[:1], after_g[1:] - after_g[:1]
-        learned = float((dep_after - dep_before).norm())
-        gap = float(dep_after[-1].norm())
-        if not math.isfinite(moved) or moved == 0.0:
-            raise _Fail("training did not change G, so the effect of lambda could not be tested")
-        if lambda_free:
-            if gap > 1e-6 * (1 + float(after_g.abs().max())):
-                raise _Fail(f"graded as a form that ignores lambda, but G({lo:g}) and G({hi:g}) differ by {_fmt(gap)}")
-            return "the same model for every lambda, as the caller declared (lambda_free=True)"
-        if not learned > 0.01 * moved + 1e-6:
-            raise _Fail(
-                f"training on lambdas drawn from [{lo:g}, {hi:g}] moved G by {_fmt(moved)} (norm), but changed "
-                f"how G depends on lambda by only {_fmt(learned)}: the form ignores lambda, or its dependence on "
-                "lambda is fixed rather than learned. Compute G from u (self.encode(lam)) through trained parameters"
-            )
-        return (
-            f"training changed how G depends on lambda by {_fmt(learned)} (G moved by {_fmt(moved)}); after "
-            f"training |G({hi:g}) - G({lo:g})| = {_fmt(gap)}"
-        )
-
-    built = runner.run("builds", c_build)
-    blocked = None if built.passed else "the hypernetwork could not be built (see 'builds')"
-    registered = runner.run("stored tensors are parameters", c_registered, blocked)
-    unregistered = "the stored tensors are not all registered (see 'stored tensors are parameters')"
-    runner.run("stored values", c_count, blocked or (None if registered.passed else unregistered))
-    shapes = runner.run("output names and shapes", c_shapes, blocked)
-    wrong = blocked or (None if shapes.passed else "the outputs have the wrong form (see 'output names and shapes')")
-    runner.run("initial state", c_init, wrong)
-    runner.run("variational=False", c_variational, wrong)
-    runner.run("finite values", c_finite, wrong)
-    runner.run("differentiable", c_grad, wrong)
-    runner.run("deterministic", c_deterministic, wrong)
-    runner.run("batch agrees with single lambda", c_batch, wrong)
-    runner.run("continuous in lambda", c_continuous, wrong)
-    runner.run("rejects bad lambda", c_bad_lambda, blocked)
-    trained = runner.run("training reduces the loss", c_train, wrong)
-    untrained = unregistered if not registered.passed else None if trained.passed else "the training check failed"
-    runner.run("lambda matters", c_lambda_matters, wrong or untrained)
+    checks = _HypernetChecks(
+        cls_or_factory,
+        name,
+        target_module,
+        data,
+        lam_range,
+        report,
+        train_steps=train_steps,
+        form=form,
+        lambda_free=lambda_free,
+        allow_jumps=allow_jumps,
+    )
+    checks.run_all(_Runner(report, seed))
     if verbose:
         print(report)
     return report
