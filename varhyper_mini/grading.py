@@ -1629,10 +1629,12 @@ class _Row:
             return "not graded"
         if self.passed:
             return "passed"
-        failed = sum(len(r.failed) + len(r.blocked) for _, r in self.graded)
-        skipped = sum(len(r.skipped) for _, r in self.graded)
-        parts = [f"{failed} failed"] if failed else []
-        return ", ".join(parts + ([f"{skipped} skipped"] if skipped else []))
+        counts = (
+            (sum(len(r.failed) for _, r in self.graded), "failed"),
+            (sum(len(r.blocked) for _, r in self.graded), "not run"),
+            (sum(len(r.skipped) for _, r in self.graded), "skipped"),
+        )
+        return ", ".join(f"{n} {what}" for n, what in counts if n)
 
     def cells(self) -> dict[str, CheckResult]:
         return {f"{label} {res.name}": res for label, r in self.graded for res in r}
