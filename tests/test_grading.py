@@ -1,6 +1,12 @@
-"""The assignment grader: passes good solutions, pinpoints broken ones, never crashes."""
+"""The assignment grader: passes good solutions, pinpoints broken ones, never crashes.
+
+Every pass must mean something: the wrong submissions in ``grading_cases/`` (issue 21, with a
+README of their faults) each fail on their own fault, and so do other submissions of the same
+kinds written here; the reference solutions pass.
+"""
 
 import functools
+import math
 import sys
 from pathlib import Path
 
@@ -12,6 +18,7 @@ from varhyper_mini import cli, grading
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN = Path(__file__).resolve().parent / "broken_solutions"
+CASES = Path(__file__).resolve().parent / "grading_cases"
 SOLUTIONS = ROOT / "assignments" / "solutions"
 
 
@@ -24,16 +31,25 @@ def _names(report, status: str) -> set[str]:
 
 
 # -- assignment 1: hypernetwork forms ----------------------------------------------------------
+N_CHECKS = 14  # of check_hypernet
+
+
 @pytest.mark.parametrize("form", [vh.ConstantHypernet, vh.LinearHypernet, vh.PiecewiseLinearHypernet])
 def test_package_forms_pass_on_wine(form, capsys):
-    report = grading.check_hypernet(form, target="wine")
+    # Only the caller can grade a form as one that ignores lambda; then G must really be constant.
+    report = grading.check_hypernet(form, target="wine", lambda_free=form is vh.ConstantHypernet)
     assert report.passed, str(report)
-    assert len(report) == 11 and not report.failed
+    assert len(report) == N_CHECKS and not report.failed and not report.skipped
     assert report.n_stored == sum(p.numel() for p in form(vh.models.wine_logreg()).parameters())
-    skipped = _names(report, "SKIP")
-    assert skipped == ({"lambda matters"} if form is vh.ConstantHypernet else set())
     out = capsys.readouterr().out
-    assert f"Grading {form.__name__}" in out and "11 of 11 checks passed" in out
+    assert f"Grading {form.__name__}" in out and f"{N_CHECKS} of {N_CHECKS} checks passed" in out
+
+
+def test_constant_form_fails_unless_the_caller_says_lambda_free():
+    report = grading.check_hypernet(vh.ConstantHypernet, target="wine", verbose=False)
+    assert not report.passed and {r.name for r in report.failed} == {"lambda matters"}
+    report = grading.check_hypernet(vh.LinearHypernet, target="wine", lambda_free=True, verbose=False)
+    assert "graded as a form that ignores lambda" in report["lambda matters"].message
 
 
 def test_deterministic_form_and_factory_pass():
@@ -56,8 +72,9 @@ def test_package_form_passes_on_mnist(data_root):
 
 def test_reference_mlp_hypernet_passes():
     sol = _load(SOLUTIONS / "mlp_hypernet.py")
-    report = grading.check_hypernet(sol.MLPHypernet, target="wine", verbose=False)
+    report = grading.check_mlp_hypernet(sol.MLPHypernet, target="wine", verbose=False)
     assert report.passed, str(report)
+    assert "for hidden = 1, 5" in report["stored values"].message
     # hidden = 5 matches the piecewise-linear budget with 5 pieces (plus 2 * hidden values)
     assert report.n_stored == 12 * 42 + 10
 
@@ -118,16 +135,26 @@ def test_student_traceback_points_at_the_student_line():
     assert grading.check_hypernet(cls, target="wine", verbose=False)["finite values"].message.startswith("not run")
 
 
-def test_declared_jumps_and_lambda_independence_are_accepted():
+def test_no_attribute_of_a_submission_switches_a_check_off():
     jumps = _load(BROKEN / "jumps.py").NearestKnotHypernet
     declared = type("DeclaredJumps", (jumps,), {"continuous": False})
     report = grading.check_hypernet(declared, target="wine", verbose=False)
-    assert report.passed and report["continuous in lambda"].skipped
+    assert not report.passed and report["continuous in lambda"].status == "FAIL"
+    assert "continuous = False" not in str(report)
 
     ignores = _load(BROKEN / "ignores_lambda.py").IgnoresLambdaHypernet
     declared = type("DeclaredConstant", (ignores,), {"depends_on_lambda": False})
     report = grading.check_hypernet(declared, target="wine", verbose=False)
-    assert report.passed and report["lambda matters"].skipped
+    assert not report.passed and report["lambda matters"].status == "FAIL"
+    assert "depends_on_lambda" not in str(report)
+
+
+def test_a_check_the_caller_switches_off_is_not_graded(capsys):
+    jumps = _load(BROKEN / "jumps.py").NearestKnotHypernet
+    report = grading.check_hypernet(jumps, target="wine", allow_jumps=True)
+    assert report["continuous in lambda"].skipped and not report.failed
+    assert not report.passed and report.verdict == "1 skipped — not graded"
+    assert "(1 skipped — not graded)" in capsys.readouterr().out
 
 
 def test_grader_survives_anything_the_student_does():
@@ -136,8 +163,8 @@ def test_grader_survives_anything_the_student_does():
             raise ZeroDivisionError("boom")
 
     report = grading.check_hypernet(ExplodingCount, target="wine", verbose=False)
-    assert report["parameter count"].status == "FAIL"
-    assert "ZeroDivisionError: boom" in report["parameter count"].message
+    assert report["stored values"].status == "FAIL"
+    assert "ZeroDivisionError: boom" in report["stored values"].message
 
     not_a_hypernet = grading.check_hypernet(torch.nn.Linear, target="wine", verbose=False)
     assert "not a subclass of varhyper_mini.Hypernet" in not_a_hypernet["builds"].message
@@ -176,8 +203,8 @@ def test_report_formatting():
     report = grading.check_hypernet(vh.LinearHypernet, target="wine", verbose=False)
     text = str(report)
     assert text.splitlines()[0] == "Grading LinearHypernet"
-    assert text.count("PASS") == 11 and "(all checks passed)" in text
-    assert repr(report) == "<GradeReport LinearHypernet: 11/11 checks passed>"
+    assert text.count("PASS") == N_CHECKS and "(all checks passed)" in text
+    assert repr(report) == f"<GradeReport LinearHypernet: {N_CHECKS}/{N_CHECKS} checks passed>"
     assert [r.name for r in report][0] == "builds"
     with pytest.raises(KeyError, match="no check named"):
         report["nonsense"]
@@ -186,17 +213,17 @@ def test_report_formatting():
 # -- assignment 2: priors ------------------------------------------------------------------------
 def test_reference_laplace_prior_passes():
     sol = _load(SOLUTIONS / "laplace_prior.py")
-    report = grading.check_prior(sol.kl_penalty, sol.log_prior, verbose=False)
+    report = grading.check_laplace_prior(sol.kl_penalty, sol.log_prior, verbose=False)
     assert report.passed, str(report)
+    assert "the asked-for prior" in {r.name for r in report}
 
 
-def test_gaussian_prior_of_the_package_passes():
-    report = grading.check_prior(
-        lambda m, s: vh.gaussian.kl_to_prior(m, s, 1.0),
-        lambda w: -0.5 * w * w - 0.5 * torch.log(torch.tensor(2 * torch.pi, dtype=w.dtype)),
-        verbose=False,
-    )
-    assert report.passed, str(report)
+def test_gaussian_prior_of_the_package_passes_the_generic_check_only():
+    kl = lambda m, s: vh.gaussian.kl_to_prior(m, s, 1.0)  # noqa: E731
+    lp = lambda w: -0.5 * w * w - 0.5 * torch.log(torch.tensor(2 * torch.pi, dtype=w.dtype))  # noqa: E731
+    assert grading.check_prior(kl, lp, verbose=False).passed
+    report = grading.check_laplace_prior(kl, lp, verbose=False)
+    assert {r.name for r in report.failed} == {"the asked-for prior"}
 
 
 def test_broken_priors_fail():
@@ -217,29 +244,28 @@ def test_broken_priors_fail():
 
     summed = grading.check_prior(lambda m, s: vh.gaussian.kl_to_prior(m, s).sum(), bad.log_prior, verbose=False)
     assert "elementwise" in summed["elementwise"].message
+    assert {r.name for r in summed.failed} == {"elementwise"} and len(summed.blocked) == 5
 
 
 # -- assignment 3: structured pruning ------------------------------------------------------------
 def test_reference_neuron_pruning_passes():
     sol = _load(SOLUTIONS / "neuron_pruning.py")
-    report = grading.check_neuron_pruning(sol.prune_neurons, sol.count_macs, verbose=False)
+    report = grading.check_neuron_pruning(sol.prune_neurons, sol.count_macs, sol.neuron_scores, verbose=False)
     assert report.passed, str(report)
     assert not any(r.skipped for r in report)
 
 
 def test_broken_pruning_fails():
     bad = _load(BROKEN / "bad_pruning.py")
-    report = grading.check_neuron_pruning(bad.prune_neurons, verbose=False)
-    assert {r.name for r in report.failed} == {"removes whole neurons"}
-    assert "partly zeroed" in report["removes whole neurons"].message
-    assert report["count_macs"].skipped
-
     sol = _load(SOLUTIONS / "neuron_pruning.py")
+    report = grading.check_neuron_pruning(bad.prune_neurons, sol.count_macs, sol.neuron_scores, verbose=False)
+    assert "removes whole neurons" in {r.name for r in report.failed}
+    assert "partly zeroed" in report["removes whole neurons"].message
 
     def count_nonzero(params):  # counts sparse work, not the dense layer's
         return int(sum((params.mean[n] != 0).sum() for n in ("fc1.weight", "fc2.weight")))
 
-    report = grading.check_neuron_pruning(sol.prune_neurons, count_nonzero, verbose=False)
+    report = grading.check_neuron_pruning(sol.prune_neurons, count_nonzero, sol.neuron_scores, verbose=False)
     assert {r.name for r in report.failed} == {"count_macs"}
 
     def random_neurons(params, fraction):
@@ -276,20 +302,20 @@ def test_cli_exit_codes(tmp_path, capsys):
     exits.write_text("import sys\nsys.exit(3)\n")
     assert cli.main(["grade", str(exits)]) == 2
 
-    nothing = tmp_path / "nothing.py"
+    nothing = tmp_path / "nothing.py"  # a package form re-exported is not a submission
     nothing.write_text("import varhyper_mini as vh\nLinear = vh.LinearHypernet\n")
     assert cli.main(["grade", str(nothing)]) == 2
     assert "defines nothing to grade" in capsys.readouterr().err
 
     assert cli.main(["grade", str(BROKEN / "ignores_lambda.py"), "--target", "wine"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL  lambda matters" in out
+    assert "FAIL     lambda matters" in out
 
     assert cli.main(["grade", str(BROKEN / "ignores_lambda.py"), "--target", "imagenet"]) == 2
     assert "unknown target" in capsys.readouterr().err
 
     for name in ("laplace_prior.py", "neuron_pruning.py"):
-        assert cli.main(["grade", str(SOLUTIONS / name)]) == 0
+        assert cli.main(["grade", str(SOLUTIONS / name)]) == 0, capsys.readouterr().out
     assert "all checks passed" in capsys.readouterr().out
     assert str(tmp_path) not in sys.path
 
@@ -298,7 +324,7 @@ def test_cli_grades_the_reference_on_mnist(data_root, capsys, monkeypatch):
     monkeypatch.setenv("VARHYPER_DATA", str(data_root))
     assert cli.main(["grade", str(SOLUTIONS / "mlp_hypernet.py")]) == 0
     out = capsys.readouterr().out
-    assert "Grading MLPHypernet" in out and "11 of 11 checks passed" in out
+    assert "Grading MLPHypernet" in out and f"{N_CHECKS} of {N_CHECKS} checks passed" in out
 
 
 def test_make_hypernet_factory_is_preferred(tmp_path, capsys):
@@ -306,10 +332,282 @@ def test_make_hypernet_factory_is_preferred(tmp_path, capsys):
     sol.write_text(
         "import varhyper_mini as vh\n\n\n"
         "class Unused(vh.Hypernet):\n    pass\n\n\n"
-        "def make_hypernet(target):\n    return vh.PiecewiseLinearHypernet(target, n_pieces=2)\n"
+        "def make_hypernet(target, variational=True, init_log_sigma=-3.0):\n"
+        "    return vh.PiecewiseLinearHypernet(target, n_pieces=2, variational=variational, "
+        "init_log_sigma=init_log_sigma)\n"
     )
     assert grading.grade_cli(sol, target="wine") == 0
     out = capsys.readouterr().out
     assert "Grading make_hypernet" in out and "Unused" not in out
     # make_hypernet(target) without lam_range: the range is read from the hypernetwork
     assert "lambda range (0.001, 100.0)" in out
+
+    # a factory that cannot pass variational / init_log_sigma on cannot be checked: a failure
+    sol.write_text("import varhyper_mini as vh\n\n\ndef make_hypernet(target):\n    return vh.LinearHypernet(target)\n")
+    assert grading.grade_cli(sol, target="wine") == 1
+    out = capsys.readouterr().out
+    assert "FAIL     initial state" in out and "take **kwargs and pass them on" in out
+
+
+# -- issue 21: every pass means something ---------------------------------------------------------
+GRADING_CASES = [
+    # file in grading_cases/, label, exactly the checks that fail, a phrase of the first one's message
+    ("m3_logvar.py", "A1", {"initial state"}, "that is the log variance"),
+    ("m5_novariational.py", "A1", {"variational=False"}, "flat_params must return (mean, None)"),
+    ("m6_not_parameter.py", "A1", {"stored tensors are parameters"}, "V, V_ls are tensors"),
+    ("c1_constant_subclass.py", "A1", {"stored values", "lambda matters"}, "the assignment's form stores"),
+    ("c2_declares_no_lambda.py", "A1", {"variational=False", "lambda matters"}, "flat_params must return"),
+    ("c5_gaussian_prior.py", "A2", {"the asked-for prior"}, "that is the Gaussian N(0, 1) log density"),
+    ("c6_only_prune.py", "A3", {"neuron_scores", "count_macs"}, "neuron_scores is missing"),
+    ("k3_sum.py", "A2", {"elementwise"}, "must be elementwise (one KL per weight)"),
+    ("p2_int.py", "A3", {"removes whole neurons"}, "rounded down (int)"),
+]
+
+
+@pytest.mark.parametrize("case", GRADING_CASES, ids=lambda c: c[0])
+def test_grading_cases_fail_on_their_own_fault(case):
+    file, label, must_fail, phrase = case
+    graded = grading.grade_module(_load(CASES / file), target="wine")
+    assert [lab for lab, _ in graded] == [label]
+    report = graded[0][1]
+    assert not report.passed and {r.name for r in report.failed} == must_fail, str(report)
+    first = next(r for r in report if r.name in must_fail)
+    assert phrase in first.message, str(report)
+    text = str(report)
+    # no grader-internal error, and no message that teaches an opt-out
+    assert "IndexError" not in text and "grading.py" not in text
+    assert "depends_on_lambda" not in text and "continuous = False" not in text
+
+
+def test_unregistered_tensors_are_not_blamed_on_lambda():
+    report = grading.grade_module(_load(CASES / "m6_not_parameter.py"), target="wine")[0][1]
+    assert report["lambda matters"].status == "NOT RUN" and report["stored values"].status == "NOT RUN"
+    assert "ignores lambda" not in str(report)
+
+
+def test_grading_cases_fail_from_the_command_line(capsys):
+    for file in ("c5_gaussian_prior.py", "c6_only_prune.py", "k3_sum.py", "p2_int.py"):
+        assert cli.main(["grade", str(CASES / file)]) == 1, file
+    out = capsys.readouterr().out
+    assert "all checks passed" not in out and "not run" in out
+
+
+def _mlp_variant(name: str, **methods):
+    """A subclass of the reference MLPHypernet with some methods replaced: a wrong submission."""
+    return type(name, (_load(SOLUTIONS / "mlp_hypernet.py").MLPHypernet,), methods)
+
+
+def _init_then(fix):
+    def __init__(self, target, hidden=5, **kwargs):
+        super(type(self), self).__init__(target, hidden=hidden, **kwargs)
+        with torch.no_grad():
+            fix(self)
+
+    return __init__
+
+
+def _failed(report) -> set[str]:
+    return {r.name for r in report.failed}
+
+
+def test_initial_state_kind():
+    # log sigma fixed at -3 whatever init_log_sigma says
+    def fixed(self):
+        if self.log_sigma_base is not None:
+            self.log_sigma_base.fill_(-3.0)
+
+    report = grading.check_mlp_hypernet(_mlp_variant("FixedSigma", __init__=_init_then(fixed)), "wine", verbose=False)
+    assert _failed(report) == {"initial state"} and "built with init_log_sigma=-2" in report["initial state"].message
+
+    # means that do not start at the direct model's parameters
+    def zeros(self):
+        self.mean_base.zero_()
+
+    report = grading.check_mlp_hypernet(_mlp_variant("ZeroMeans", __init__=_init_then(zeros)), "wine", verbose=False)
+    assert "initial state" in _failed(report) and "target's own parameters" in report["initial state"].message
+
+    # an output layer that does not start at zero: the model depends on lambda before training
+    def random_out(self):
+        self.mean_out.normal_(0, 0.1)
+
+    report = grading.check_mlp_hypernet(
+        _mlp_variant("RandomOut", __init__=_init_then(random_out)), "wine", verbose=False
+    )
+    assert "initial state" in _failed(report)
+
+
+def test_contract_flag_kind():
+    def __init__(self, target, hidden=5, **kwargs):  # swallows variational
+        kwargs.pop("variational", None)
+        super(type(self), self).__init__(target, hidden=hidden, **kwargs)
+
+    report = grading.check_mlp_hypernet(_mlp_variant("AlwaysVariational", __init__=__init__), "wine", verbose=False)
+    assert _failed(report) == {"variational=False"}
+    assert "built with variational=False, the hypernetwork has variational=True" in report["variational=False"].message
+
+    def fixed_range(self, target, hidden=5, **kwargs):  # swallows lam_range
+        kwargs.pop("lam_range", None)
+        super(type(self), self).__init__(target, hidden=hidden, **kwargs)
+
+    report = grading.check_mlp_hypernet(_mlp_variant("FixedRange", __init__=fixed_range), "wine", verbose=False)
+    assert _failed(report) == {"builds"} and "built with lam_range=(100.0, 1000000.0)" in report["builds"].message
+
+
+def test_stored_count_kind():
+    def extra(self):
+        self.register_parameter("spare", torch.nn.Parameter(torch.zeros(7)))
+
+    report = grading.check_mlp_hypernet(_mlp_variant("Extra", __init__=_init_then(extra)), "wine", verbose=False)
+    assert _failed(report) == {"stored values"} and "2P(H + 1) + 2H" in report["stored values"].message
+
+    def plain_ab(self):  # a and b kept as plain tensors without grad: not trained, not counted
+        a, b = self.in_weight.detach().clone(), self.in_bias.detach().clone()
+        del self.in_weight, self.in_bias
+        self.in_weight, self.in_bias = a, b
+
+    report = grading.check_mlp_hypernet(_mlp_variant("PlainAB", __init__=_init_then(plain_ab)), "wine", verbose=False)
+    assert "stored values" in _failed(report)
+
+    lying = _mlp_variant("Lying", __init__=_init_then(extra), n_stored=lambda self: 2 * self.spec.total * 6 + 10)
+    report = grading.check_mlp_hypernet(lying, "wine", verbose=False)
+    assert "leave n_stored to the base class" in report["stored values"].message
+
+
+def test_fixed_lambda_dependence_kind():
+    class FixedOffset(vh.ConstantHypernet):  # depends on lambda, but not by a learned amount
+        def flat_params(self, u):
+            mean, ls = super().flat_params(u)
+            return mean + 0.1 * u[:, None], ls
+
+    report = grading.check_hypernet(FixedOffset, target="wine", verbose=False)
+    assert "lambda matters" in _failed(report)
+    assert "fixed rather than learned" in report["lambda matters"].message
+
+
+def test_asked_for_prior_kind():
+    sol = _load(SOLUTIONS / "laplace_prior.py")
+    b = 1.0  # a Laplace prior, but not with the scale the assignment asks for
+
+    def log_prior(w):
+        return -math.log(2 * b) - w.abs() / b
+
+    def kl_penalty(mean, log_sigma):
+        return (
+            -0.5 * math.log(2 * math.pi * math.e) - log_sigma + math.log(2 * b) + sol.expected_abs(mean, log_sigma) / b
+        )
+
+    report = grading.check_laplace_prior(kl_penalty, log_prior, verbose=False)
+    assert _failed(report) == {"the asked-for prior"}
+    assert "scale b = 1/sqrt(2)" in report["the asked-for prior"].message
+
+
+def test_one_cause_one_failure_kind():
+    sol = _load(SOLUTIONS / "laplace_prior.py")
+    keepdim = grading.check_laplace_prior(
+        lambda m, s: sol.kl_penalty(m, s).sum(-1, keepdim=True), sol.log_prior, verbose=False
+    )
+    assert _failed(keepdim) == {"elementwise"} and len(keepdim.blocked) == 5
+
+    scalar_prior = grading.check_laplace_prior(sol.kl_penalty, lambda w: 0.0, verbose=False)
+    assert _failed(scalar_prior) == {"log_prior is a density"}, str(scalar_prior)
+    assert "one log density per entry" in scalar_prior["log_prior is a density"].message
+
+    pruning = _load(SOLUTIONS / "neuron_pruning.py")
+    report = grading.check_neuron_pruning(
+        pruning.prune_neurons, lambda p: torch.tensor([1, 2]), lambda p: torch.zeros(3), verbose=False
+    )
+    assert _failed(report) == {"count_macs", "neuron_scores"}
+    assert "one number" in report["count_macs"].message and "shape (50,)" in report["neuron_scores"].message
+    assert "grading.py" not in str(report)
+
+
+def test_rounding_kind():
+    sol = _load(SOLUTIONS / "neuron_pruning.py")
+
+    def ceil_prune(params, fraction):
+        if not 0 <= fraction <= 1:
+            raise ValueError(fraction)
+        scores = sol.neuron_scores(params)
+        drop = torch.argsort(scores, stable=True)[: math.ceil(fraction * scores.numel())]
+        out = params.detach().clone()
+        out.mean["fc1.weight"][drop] = 0.0
+        out.mean["fc1.bias"][drop] = 0.0
+        out.mean["fc2.weight"][:, drop] = 0.0
+        return out
+
+    report = grading.check_neuron_pruning(ceil_prune, sol.count_macs, sol.neuron_scores, verbose=False)
+    assert "removes whole neurons" in _failed(report) and "rounded up" in report["removes whole neurons"].message
+
+
+def test_every_function_of_an_assignment_is_required(tmp_path, capsys):
+    only_kl = tmp_path / "only_kl.py"
+    only_kl.write_text((SOLUTIONS / "laplace_prior.py").read_text().replace("def log_prior", "def _log_prior"))
+    assert cli.main(["grade", str(only_kl)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL     defines what is asked" in out and "log_prior and kl_penalty" in out
+
+    report = grading.check_neuron_pruning(_load(SOLUTIONS / "neuron_pruning.py").prune_neurons, verbose=False)
+    assert _failed(report) == {"count_macs", "neuron_scores"} and not report.skipped
+
+
+# -- grading a class ------------------------------------------------------------------------------------
+def test_grading_a_class_folder_with_csv(tmp_path, capsys):
+    import csv
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "alice.py").write_text((SOLUTIONS / "laplace_prior.py").read_text())
+    (folder / "bob.py").write_text((CASES / "k3_sum.py").read_text())
+    (folder / "carol.py").write_text("print('hello from carol')\nraise RuntimeError('half done')\n")
+    (folder / "dave.py").write_text((SOLUTIONS / "neuron_pruning.py").read_text())
+    (folder / "notes.txt").write_text("not a submission")
+    out_csv = tmp_path / "grades.csv"
+    assert cli.main(["grade", str(folder), "--csv", str(out_csv)]) == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    row = {name: next(line for line in lines if line.startswith(name)) for name in ("alice", "bob", "carol", "dave")}
+    assert "passed" in row["alice"] and "1 failed" not in row["alice"]
+    assert "1 failed, 5 not run" in row["bob"] and " F " in row["bob"]
+    assert "not graded" in row["carol"] and "RuntimeError: half done" in row["carol"]
+    assert "hello from carol" not in out
+    assert "Class summary: 4 submissions; 2 passed, 1 failed, 1 could not be graded." in out
+    with open(out_csv, newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [Path(r["submission"]).name for r in table] == ["alice.py", "bob.py", "carol.py", "dave.py"]
+    assert [r["passed"] for r in table] == ["1", "0", "0", "1"]
+    assert table[1]["A2 elementwise"] == "FAIL" and table[1]["A2 finite values"] == "NOT RUN"
+    assert table[1]["first problem"].startswith("A2 elementwise: kl_penalty(mean, log_sigma) must be elementwise")
+    assert table[0]["A3 count_macs"] == "" and table[3]["A3 count_macs"] == "PASS"
+
+
+def test_grading_several_files_and_the_reference_solutions(capsys):
+    files = [str(SOLUTIONS / "laplace_prior.py"), str(SOLUTIONS / "neuron_pruning.py")]
+    assert cli.main(["grade", *files]) == 0
+    assert "Class summary: 2 submissions; 2 passed, 0 failed, 0 could not be graded." in capsys.readouterr().out
+    assert cli.main(["grade", str(CASES), "--target", "wine"]) == 1
+    out = capsys.readouterr().out
+    assert "Class summary: 9 submissions; 0 passed, 9 failed, 0 could not be graded." in out
+
+
+def test_grading_an_empty_folder(tmp_path, capsys):
+    assert cli.main(["grade", str(tmp_path)]) == 2
+    assert "no .py files to grade" in capsys.readouterr().err
+
+
+def test_a_notebook_export_runs_only_its_definitions(tmp_path, capsys):
+    export = tmp_path / "exported.py"
+    export.write_text(
+        "#!/usr/bin/env python\n# coding: utf-8\n\n# In[ ]:\n\n\nimport torch\n\n# In[ ]:\n\n\n"
+        + (SOLUTIONS / "laplace_prior.py").read_text().split('"""', 2)[2]
+        + "\n\n# In[ ]:\n\n\nreport = check_prior(kl_penalty, log_prior)\ndisplay(report)\n"
+        + "for epoch in range(10**9):\n    pass\n"
+    )
+    assert cli.main(["grade", str(export)]) == 0
+    out = capsys.readouterr().out
+    assert "is a notebook export: the grader ran only its imports, functions, classes" in out
+    assert "all checks passed" in out
+
+    broken = tmp_path / "broken_export.py"
+    broken.write_text("# %%\nimport torch\nfrom nowhere import something\n")
+    assert cli.main(["grade", str(broken)]) == 2
+    assert "a notebook export: only its imports, functions, classes" in capsys.readouterr().err

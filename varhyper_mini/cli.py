@@ -64,9 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--epochs", type=int, help="epochs per model (paper: 200)")
     w.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    g = sub.add_parser("grade", help="check a student's Hypernet subclass and print a report")
-    g.add_argument("solution", type=Path, help="path to the student's .py file")
-    g.add_argument("--target", default="mnist", help="target model to test against: wine or mnist")
+    g = sub.add_parser(
+        "grade",
+        help="grade a solution file, or a class: several files or folders of .py files",
+        description=(
+            "Grade assignment solutions. One file: a report per assignment it answers; exit status 0 when "
+            "every check passed, 1 when some failed or were not graded, 2 when the file cannot be graded. "
+            "Several files or a FOLDER (its .py files, one per student): a table with one row per submission "
+            "and a column per check, a class summary, and with --csv the same table as CSV; a submission "
+            "that fails to import is reported on its own row. Exit status 0 when every submission passed, "
+            "1 when any failed or could not be graded, 2 when there is nothing to grade."
+        ),
+    )
+    g.add_argument("solution", type=Path, nargs="+", help="the student's .py file(s), or folder(s) of them")
+    g.add_argument("--target", default="mnist", help="target model for assignment 1: wine or mnist")
+    g.add_argument("--csv", type=Path, help="also write the class table to this CSV file")
     return p
 
 
@@ -145,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "grade":
             from .grading import grade_cli
 
-            return grade_cli(args.solution, target=args.target)
+            return grade_cli(args.solution, target=args.target, csv_path=args.csv)
         if args.command == "merge":
             from .study import merge
 

@@ -1,39 +1,55 @@
 """Automatic checks for the book's assignments, with a readable report.
 
-Three checkers share one report format (``GradeReport``, a sequence of ``CheckResult``):
+The checkers share one report format (``GradeReport``, a sequence of ``CheckResult``):
 
-- ``check_hypernet(cls_or_factory, target)``: a new hypernetwork form (assignment 1), i.e. a
-  subclass of ``Hypernet`` that implements ``flat_params(u)``;
-- ``check_prior(kl_penalty, log_prior)``: a new complexity prior (assignment 2);
-- ``check_neuron_pruning(prune_neurons, count_macs)``: structured pruning (assignment 3).
+- ``check_hypernet(cls_or_factory, target)``: the contract of a hypernetwork form, i.e. a
+  subclass of ``Hypernet`` that implements ``flat_params(u)``; ``check_mlp_hypernet`` adds what
+  assignment 1 specifies about its ``MLPHypernet`` (the stored-value count);
+- ``check_prior(kl_penalty, log_prior)``: a complexity prior; ``check_laplace_prior`` adds that it
+  is the Laplace prior assignment 2 asks for;
+- ``check_neuron_pruning(prune_neurons, count_macs, neuron_scores)``: structured pruning
+  (assignment 3).
 
-A checker never crashes on the student's code: each check catches the student's exception and
-records it as a failed check, with the student's traceback. ``grade_cli(path)`` loads a ``.py``
-file and grades what it defines (``python -m varhyper_mini grade path/to/solution.py``).
+What a pass means. Every check is behavioural, and nothing a submission sets switches one off:
+the only switches (``lambda_free``, ``allow_jumps``) are arguments of the caller. A check that
+could not run because an earlier one failed is "NOT RUN", and a check the caller switched off is
+"SKIP" (not graded); neither counts as a pass, so ``report.passed`` is True only when every check
+ran and passed. A checker never crashes on the student's code: each check catches the student's
+exception and records it as a failed check, with the student's traceback, and checks validate
+the student's outputs before using them.
 
-Conventions for a solution file (what ``grade_cli`` looks for):
+``grade_cli(paths)`` loads ``.py`` files and grades what they define
+(``python -m varhyper_mini grade path/to/solution.py``); given several files or a folder it
+grades a class: one row per submission, a column per check, a summary and optionally a CSV.
 
-- **Assignment 1.** Every ``Hypernet`` subclass *defined in the file* whose name does not start
-  with an underscore (underscore names are helpers). A class is built as
-  ``cls(target, lam_range=(lo, hi))``, so every other constructor argument needs a default.
-  If the file defines a function ``make_hypernet(target, lam_range)`` returning a ``Hypernet``,
-  only that function is graded (use it to pick constructor arguments). ``lam_range`` may be left
-  out of its signature; the grader then reads the range from the returned hypernetwork.
-  Two optional class attributes declare what a form promises: ``depends_on_lambda = False`` for
-  a form that is meant to ignore lambda (``ConstantHypernet`` is treated so), and
-  ``continuous = False`` for a form that may jump in lambda (e.g. piecewise constant).
-- **Assignment 2.** Functions ``log_prior(w)`` (elementwise log density of the prior) and
-  ``kl_penalty(mean, log_sigma)`` (elementwise KL(N(mean, exp(log_sigma)^2) || prior)).
-- **Assignment 3.** A function ``prune_neurons(params, fraction)`` and, optionally,
-  ``count_macs(params)``, both for the book's MNIST MLP (``models.mnist_mlp``).
+Conventions for a solution file (what ``grade_module`` looks for):
+
+- **Assignment 1.** A class ``MLPHypernet`` is graded with ``check_mlp_hypernet``. A function
+  ``make_hypernet(target, lam_range, **kwargs)`` returning a ``Hypernet`` is graded with
+  ``check_hypernet``; without either, every ``Hypernet`` subclass *defined in the file* whose
+  name does not start with an underscore is. A class is built as ``cls(target, lam_range=(lo,
+  hi))``, and also with ``variational=False``, ``init_log_sigma=-2`` (and ``hidden=`` for
+  ``MLPHypernet``), so every other constructor argument needs a default and keyword arguments
+  must reach ``Hypernet.__init__``. ``lam_range`` may be left out of a factory's signature; the
+  grader then reads the range from the returned hypernetwork.
+- **Assignment 2.** Functions ``log_prior(w)`` (elementwise log density of the Laplace prior with
+  scale 1/sqrt(2)) and ``kl_penalty(mean, log_sigma)`` (elementwise KL(N(mean,
+  exp(log_sigma)^2) || prior)).
+- **Assignment 3.** Functions ``neuron_scores(params)``, ``prune_neurons(params, fraction)`` and
+  ``count_macs(params)``, for the book's MNIST MLP (``models.mnist_mlp``).
+
+A file that defines only some of an assignment's functions fails that assignment.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import copy
 import functools
 import importlib.util
 import inspect
+import io
 import math
 import os
 import sys
@@ -51,16 +67,21 @@ from torch import Tensor, nn
 from . import losses, models
 from .data import DataNotFoundError, TensorData
 from .gaussian import GaussianParams, ParamSpec
-from .hypernets import ConstantHypernet, Hypernet
+from .hypernets import Hypernet
 
 __all__ = [
     "CheckResult",
     "GradeReport",
     "check_hypernet",
+    "check_mlp_hypernet",
+    "FormSpec",
+    "MLP_HYPERNET",
     "check_prior",
+    "check_laplace_prior",
     "check_neuron_pruning",
     "load_module",
     "grade_cli",
+    "grade_module",
     "DEFAULT_LAM_RANGES",
 ]
 
@@ -77,11 +98,15 @@ class CheckResult:
 
     Attributes:
         name: short name of the check, e.g. "finite values".
-        passed: True when the check passed (or was skipped because the form opts out of it).
+        passed: True when the check ran and passed; False when it failed. A skipped check has
+            ``passed`` True but counts as not graded: ``GradeReport.passed`` is then False.
         message: what was checked and found, or what went wrong and how to fix it.
         traceback: the student's traceback when their code raised, else None.
-        skipped: True when the check did not apply (e.g. ``continuous = False``).
+        skipped: True when the check was not run because the grader's caller switched it off
+            (e.g. ``check_hypernet(..., allow_jumps=True)``); a submission cannot switch a check off.
         seconds: wall time of the check.
+        blocked: True when the check was not run because an earlier check it needs failed
+            (``passed`` is then False): one cause is reported as one failure.
     """
 
     name: str
@@ -90,10 +115,13 @@ class CheckResult:
     traceback: str | None = None
     skipped: bool = False
     seconds: float = 0.0
+    blocked: bool = False
 
     @property
     def status(self) -> str:
-        """ "PASS", "FAIL" or "SKIP"."""
+        """ "PASS", "FAIL", "SKIP" or "NOT RUN" (blocked by an earlier failure: not a pass either)."""
+        if self.blocked:
+            return "NOT RUN"
         return "SKIP" if self.skipped else ("PASS" if self.passed else "FAIL")
 
 
@@ -101,7 +129,7 @@ class CheckResult:
 class GradeReport:
     """The checks run on one submission; iterate over it for the ``CheckResult`` objects.
 
-    ``print(report)`` shows a summary; ``report.passed`` is True when no check failed;
+    ``print(report)`` shows a summary; ``report.passed`` is True when every check ran and passed;
     ``report["finite values"]`` looks a check up by name.
     """
 
@@ -126,13 +154,23 @@ class GradeReport:
 
     @property
     def passed(self) -> bool:
-        """True when every check passed or was skipped."""
-        return all(r.passed for r in self.results)
+        """True when every check ran and passed: a skipped check is not graded, so not a pass."""
+        return bool(self.results) and all(r.passed and not r.skipped and not r.blocked for r in self.results)
+
+    @property
+    def skipped(self) -> list[CheckResult]:
+        """The checks that did not run (not graded)."""
+        return [r for r in self.results if r.skipped]
 
     @property
     def failed(self) -> list[CheckResult]:
-        """The checks that failed."""
-        return [r for r in self.results if not r.passed]
+        """The checks that ran and failed."""
+        return [r for r in self.results if not r.passed and not r.blocked]
+
+    @property
+    def blocked(self) -> list[CheckResult]:
+        """The checks not run because a check they need failed."""
+        return [r for r in self.results if r.blocked]
 
     @property
     def seconds(self) -> float:
@@ -143,20 +181,35 @@ class GradeReport:
         lines = [f"Grading {self.subject}", f"  {self.setting}"]
         shown: set[str] = set()
         for r in self.results:
-            msg = r.message.replace("\n", "\n" + " " * (width + 10))
-            lines.append(f"  {r.status}  {r.name:<{width}}  {msg}")
+            msg = r.message.replace("\n", "\n" + " " * (width + 13))
+            lines.append(f"  {r.status:<7}  {r.name:<{width}}  {msg}")
             if r.traceback and r.traceback in shown:
                 lines.append("        | (the same traceback as above)")
             elif r.traceback:
                 shown.add(r.traceback)
                 lines.extend("        | " + t for t in r.traceback.rstrip().splitlines())
-        n_ok = sum(r.passed for r in self.results)
-        verdict = "all checks passed" if self.passed else f"{len(self.failed)} failed"
-        lines.append(f"{n_ok} of {len(self.results)} checks passed ({verdict}) in {self.seconds:.1f} s.")
+        lines.append(f"{self.n_passed} of {len(self.results)} checks passed ({self.verdict}) in {self.seconds:.1f} s.")
         return "\n".join(lines)
 
+    @property
+    def n_passed(self) -> int:
+        """How many checks ran and passed."""
+        return sum(r.passed and not r.skipped for r in self.results)
+
+    @property
+    def verdict(self) -> str:
+        """ "all checks passed", or what failed and what was skipped (not graded)."""
+        if self.passed:
+            return "all checks passed"
+        parts = [f"{len(self.failed)} failed"] if self.failed else []
+        if self.blocked:
+            parts.append(f"{len(self.blocked)} not run")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped — not graded")
+        return ", ".join(parts) or "no checks ran"
+
     def __repr__(self) -> str:
-        n_ok = sum(r.passed for r in self.results)
+        n_ok = self.n_passed
         return f"<GradeReport {self.subject}: {n_ok}/{len(self.results)} checks passed>"
 
 
@@ -209,7 +262,7 @@ class _Runner:
     def run(self, name: str, check: Callable[[], str], blocked_by: str | None = None) -> CheckResult:
         t0 = time.perf_counter()
         if blocked_by is not None:
-            res = CheckResult(name, False, f"not run: {blocked_by}")
+            res = CheckResult(name, False, f"not run: {blocked_by}", blocked=True)
         else:
             try:
                 with torch.random.fork_rng(devices=[]):
@@ -288,100 +341,260 @@ def _lams(lo: float, hi: float, u: Tensor) -> Tensor:
     return torch.exp(math.log(lo) + u.double() * (math.log(hi) - math.log(lo))).to(torch.get_default_dtype())
 
 
-def _claims(h: Hypernet, attr: str, default: bool) -> bool:
-    return bool(getattr(h, attr, default))
+@dataclass(frozen=True)
+class FormSpec:
+    """What an assignment specifies about a form beyond the ``Hypernet`` contract.
 
-
-def check_hypernet(
-    cls_or_factory: type[Hypernet] | Callable[..., Hypernet],
-    target: str | nn.Module = "mnist",
-    data: TensorData | None = None,
-    lam_range: tuple[float, float] | None = None,
-    *,
-    train_steps: int = 24,
-    seed: int = 0,
-    verbose: bool = True,
-    data_root: str | None = None,
-) -> GradeReport:
-    """Check a hypernetwork form against the contract of ``Hypernet`` and print a report.
-
-    Args:
-        cls_or_factory: a ``Hypernet`` subclass, built as ``cls(target, lam_range=...)``, or a
-            function ``make_hypernet(target, lam_range=...)`` returning a ``Hypernet``
-            (``functools.partial(MyHypernet, hidden=8)`` works too).
-        target: "mnist" (the 784-50-10 MLP, trained on 512 images), "wine" (logistic
-            regression on the 142 training wines), or any ``nn.Module`` (then give ``data``).
-        data: training examples for the training checks (default: chosen from ``target``).
-        lam_range: the lambda range (default: (1e-3, 1e2) for MNIST, (1e2, 1e6) for Wine).
-        train_steps: Adam steps of ``varhyper_mini.train`` in the training checks.
-        seed: seeds every check; the caller's random state is left untouched.
-        verbose: print the report.
-        data_root: where the MNIST files are (default: ``$VARHYPER_DATA`` or the user cache).
-    Returns:
-        A ``GradeReport``; ``report.passed`` is True when every check passed.
+    Attributes:
+        size_arg: the constructor argument that sets the form's size (e.g. "hidden").
+        sizes: the sizes the grader builds it with.
+        stored: ``stored(P, size, variational)``, the number of values the form stores for a target
+            with P parameters.
+        formula: the stored count as the assignment writes it, for messages.
     """
-    target_module, data, label, default_range = _resolve_target(target, data, data_root)
-    lam_range = tuple(float(v) for v in (lam_range or default_range))
-    if isinstance(cls_or_factory, nn.Module):
-        name = type(cls_or_factory).__name__
-    else:
-        name = getattr(cls_or_factory, "__name__", None) or getattr(
-            getattr(cls_or_factory, "func", None), "__name__", repr(cls_or_factory)
-        )
-    target_spec = ParamSpec.from_module(target_module)
-    setting = (
-        f"target: {label} ({target_spec.total:,} parameters); lambda range {lam_range}; "
-        f"training data: {len(data)} examples"
-    )
-    report = GradeReport(name, setting)
-    runner = _Runner(report, seed)
-    state: dict = {}
 
-    def build() -> tuple[Hypernet, nn.Module]:
-        module = copy.deepcopy(target_module)
-        if isinstance(cls_or_factory, nn.Module):
+    size_arg: str
+    sizes: tuple[int, ...]
+    stored: Callable[[int, int, bool], int]
+    formula: str
+
+
+#: Assignment 1: mu(u) = c + tanh(u a + b) V and log sigma(u) = c' + tanh(u a + b) V'.
+MLP_HYPERNET = FormSpec(
+    "hidden",
+    (1, 5),
+    lambda p, h, var: (2 if var else 1) * p * (h + 1) + 2 * h,
+    "2P(H + 1) + 2H (P(H + 1) + 2H without sigma)",
+)
+
+
+def _unregistered(h: nn.Module) -> list[str]:
+    """Tensor attributes that require grad but are not registered, so neither trained nor counted."""
+    found = []
+    for mod_name, mod in h.named_modules():
+        for attr, val in vars(mod).items():
+            if isinstance(val, Tensor) and not isinstance(val, nn.Parameter) and val.requires_grad:
+                found.append(f"{mod_name}.{attr}" if mod_name else attr)
+    return found
+
+
+class _HypernetChecks:
+    """The checks of ``check_hypernet``, one method each, sharing the form under test.
+
+    ``h`` is the hypernetwork built by "builds"; ``range`` its lambda range; ``trained`` the
+    outputs at three lambdas before and after "training reduces the loss".
+    """
+
+    def __init__(
+        self,
+        cls_or_factory: type[Hypernet] | Callable[..., Hypernet],
+        name: str,
+        target_module: nn.Module,
+        data: TensorData,
+        lam_range: tuple[float, float],
+        report: GradeReport,
+        *,
+        train_steps: int,
+        form: FormSpec | None,
+        lambda_free: bool,
+        allow_jumps: bool,
+    ) -> None:
+        self.cls_or_factory, self.name, self.target_module, self.data = cls_or_factory, name, target_module, data
+        self.lam_range, self.report, self.train_steps = lam_range, report, train_steps
+        self.form, self.lambda_free, self.allow_jumps = form, lambda_free, allow_jumps
+        self.target_spec = ParamSpec.from_module(target_module)
+        self.h: Hypernet | None = None
+        self.range: tuple[float, float] = lam_range
+        self.trained: tuple[Tensor, Tensor] | None = None
+
+    def run_all(self, runner: _Runner) -> None:
+        """Run every check in order; a check whose prerequisite failed is not run."""
+        built = runner.run("builds", self.c_build)
+        blocked = None if built.passed else "the hypernetwork could not be built (see 'builds')"
+        registered = runner.run("stored tensors are parameters", self.c_registered, blocked)
+        unregistered = "the stored tensors are not all registered (see 'stored tensors are parameters')"
+        runner.run("stored values", self.c_count, blocked or (None if registered.passed else unregistered))
+        shapes = runner.run("output names and shapes", self.c_shapes, blocked)
+        wrong = blocked or (
+            None if shapes.passed else "the outputs have the wrong form (see 'output names and shapes')"
+        )
+        runner.run("initial state", self.c_init, wrong)
+        runner.run("variational=False", self.c_variational, wrong)
+        runner.run("finite values", self.c_finite, wrong)
+        runner.run("differentiable", self.c_grad, wrong)
+        runner.run("deterministic", self.c_deterministic, wrong)
+        runner.run("batch agrees with single lambda", self.c_batch, wrong)
+        runner.run("continuous in lambda", self.c_continuous, wrong)
+        runner.run("rejects bad lambda", self.c_bad_lambda, blocked)
+        trained = runner.run("training reduces the loss", self.c_train, wrong)
+        untrained = unregistered if not registered.passed else None if trained.passed else "the training check failed"
+        runner.run("lambda matters", self.c_lambda_matters, wrong or untrained)
+
+    def build(self, **extra) -> tuple[Hypernet, nn.Module]:
+        """Build the form for a fresh copy of the target, with keyword arguments ``extra``."""
+        module = copy.deepcopy(self.target_module)
+        if isinstance(self.cls_or_factory, nn.Module):
             raise _Fail(
-                f"got an instance of {name}; pass the class itself, check_hypernet({name}), so that the "
+                f"got an instance of {self.name}; pass the class itself, check_hypernet({self.name}), so that the "
                 "grader can build fresh copies for the target it tests"
             )
-        if isinstance(cls_or_factory, type) and not issubclass(cls_or_factory, Hypernet):
-            raise _Fail(f"{name} is not a subclass of varhyper_mini.Hypernet")
-        what = f"{name}(target, lam_range={lam_range})"
-        if _accepts(cls_or_factory, "lam_range"):
-            h = _call(what, cls_or_factory, module, lam_range=lam_range)
-        else:
-            h = _call(f"{name}(target)", cls_or_factory, module)
+        if isinstance(self.cls_or_factory, type) and not issubclass(self.cls_or_factory, Hypernet):
+            raise _Fail(f"{self.name} is not a subclass of varhyper_mini.Hypernet")
+        kwargs = {"lam_range": self.lam_range} if _accepts(self.cls_or_factory, "lam_range") else {}
+        for key, val in extra.items():
+            if not _accepts(self.cls_or_factory, key):
+                raise _Fail(
+                    f"{self.name} does not accept the keyword argument {key}=, so the grader cannot build it with "
+                    f"{key}={val!r}; take **kwargs and pass them on to Hypernet.__init__"
+                )
+            kwargs[key] = val
+        what = f"{self.name}(target" + "".join(f", {k}={v!r}" for k, v in kwargs.items()) + ")"
+        h = _call(what, self.cls_or_factory, module, **kwargs)
         if not isinstance(h, Hypernet):
-            raise _Fail(f"{name}(...) returned a {type(h).__name__}, not a varhyper_mini.Hypernet")
+            raise _Fail(f"{self.name}(...) returned a {type(h).__name__}, not a varhyper_mini.Hypernet")
+        for key in ("lam_range", "variational", "init_log_sigma"):
+            got = getattr(h, key, None)
+            if key in kwargs and (tuple(got) if isinstance(got, list) else got) != kwargs[key]:
+                raise _Fail(
+                    f"built with {key}={kwargs[key]!r}, the hypernetwork has {key}={getattr(h, key, None)!r}: "
+                    "pass the keyword arguments on to Hypernet.__init__ (super().__init__(target, **kwargs))"
+                )
         return h, module
 
-    def c_build() -> str:
+    def c_build(self) -> str:
         t0 = time.perf_counter()
-        h, module = build()
-        if h.spec != target_spec:
+        h, module = self.build()
+        if h.spec != self.target_spec:
             raise _Fail(
                 f"the hypernetwork's spec does not describe the target: pass the target module to "
                 f"Hypernet.__init__ (super().__init__(target, **kwargs)); spec names {h.spec.names}"
             )
-        state["h"], state["range"] = h, h.lam_range
+        self.h, self.range = h, h.lam_range
         return f"{type(h).__name__} built in {time.perf_counter() - t0:.2f} s; lambda range {h.lam_range}"
 
-    def c_count() -> str:
-        h = state["h"]
-        n = _call("n_stored()", h.n_stored)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    def c_registered(self) -> str:
+        h = self.h
+        loose = _unregistered(h)
+        if loose:
             raise _Fail(
-                f"n_stored() returned {n!r}; it must be the positive number of stored values. "
-                "Register the stored tensors as nn.Parameter so that they are trained and counted"
+                f"{', '.join(loose)} {'is a tensor' if len(loose) == 1 else 'are tensors'} that the hypernetwork "
+                "stores but does not register: wrap every stored tensor in nn.Parameter, otherwise the "
+                "optimiser never trains it and n_stored() does not count it"
             )
-        report.n_stored = n
-        p = target_spec.total
-        return f"stores {n:,} values = {n / p:.2f} x the target's {p:,} parameters"
+        named = [n for n, p in h.named_parameters() if p.requires_grad]
+        if not named:
+            raise _Fail("the hypernetwork has no trainable parameters: register its stored tensors as nn.Parameter")
+        return f"{len(named)} trainable nn.Parameter tensors; no unregistered tensor that requires grad"
 
-    def c_shapes() -> str:
-        h = state["h"]
-        lo, hi = state["range"]
-        p, k = target_spec.total, 3
+    def stored(self, h: Hypernet) -> int:
+        n = _call("n_stored()", h.n_stored)
+        counted = sum(p.numel() for p in h.parameters())
+        if isinstance(n, bool) or not isinstance(n, int) or n != counted:
+            raise _Fail(
+                f"n_stored() returned {n!r}, but the hypernetwork's parameters hold {counted:,} values; "
+                "leave n_stored to the base class and register the stored tensors as nn.Parameter"
+            )
+        return n
+
+    def c_count(self) -> str:
+        p = self.target_spec.total
+        n = self.report.n_stored = self.stored(self.h)
+        msg = f"stores {n:,} values = {n / p:.2f} x the target's {p:,} parameters"
+        if self.form is None:
+            return msg
+        for size in self.form.sizes:
+            self.check_form_count(self.build(**{self.form.size_arg: size})[0], size, True)
+            try:  # a form that ignores variational=False fails 'variational=False' instead
+                det = self.build(**{self.form.size_arg: size, "variational": False})[0]
+                with torch.no_grad():
+                    honoured = _call("flat_params(u)", det.flat_params, torch.zeros(1))[1] is None
+            except (_Fail, _StudentError):
+                honoured = False
+            if honoured:
+                self.check_form_count(det, size, False)
+        sizes = ", ".join(str(v) for v in self.form.sizes)
+        return f"{msg}; matches {self.form.formula} for {self.form.size_arg} = {sizes}, with and without sigma"
+
+    def check_form_count(self, h: Hypernet, size: int, var: bool) -> None:
+        p = self.target_spec.total
+        got, want = self.stored(h), self.form.stored(p, size, var)
+        if got != want:
+            raise _Fail(
+                f"with {self.form.size_arg}={size} and variational={var}, the form stores {got:,} values; the "
+                f"assignment's form stores {self.form.formula} = {want:,} (P = {p:,}). Store exactly the "
+                "tensors the assignment lists, each as an nn.Parameter"
+            )
+
+    def initial(self, h: Hypernet, log_sigma: float, what: str) -> None:
+        """Fail unless ``h`` gives the target's parameters and ``log_sigma`` at 5 lambdas."""
+        lo, hi = h.lam_range
+        lams = _lams(lo, hi, torch.linspace(0, 1, 5))
+        want = self.target_spec.flatten({n: t.detach() for n, t in self.target_module.named_parameters()})
+        with torch.no_grad():
+            g = _call("params_batch(lams)", h.params_batch, lams)
+            gap = float((self.target_spec.flatten(g.mean, 1) - want).abs().max())
+        if not gap <= 1e-5 * (1 + float(want.abs().max())):
+            raise _Fail(
+                f"{what}, the means differ from the target's own parameters by up to {_fmt(gap)}; every form "
+                "starts at the target's parameters for every lambda (use self.initial_mean(target) and start "
+                "the lambda-dependent part at zero)"
+            )
+        if g.log_sigma is None:
+            return
+        ls = self.target_spec.flatten(g.log_sigma, 1).detach()
+        if not bool(torch.allclose(ls, torch.full_like(ls, log_sigma), rtol=0, atol=1e-5)):
+            lo_v, hi_v = float(ls.min()), float(ls.max())
+            hint = (
+                f" {_fmt(lo_v)} is 2 x init_log_sigma: that is the log variance log sigma^2; flat_params returns "
+                "the log standard deviation log sigma"
+                if abs(lo_v - 2 * log_sigma) < 1e-4 and abs(hi_v - 2 * log_sigma) < 1e-4
+                else " Start the log sigmas at self.initial_log_sigma() and the lambda-dependent part at zero"
+            )
+            found = (
+                f"is {_fmt(lo_v)} (sigma {_fmt(math.exp(lo_v))})"
+                if lo_v == hi_v
+                else f"is between {_fmt(lo_v)} and {_fmt(hi_v)} (sigma {_fmt(math.exp(lo_v))} to "
+                f"{_fmt(math.exp(hi_v))})"
+            )
+            raise _Fail(
+                f"{what}, log_sigma {found}; it must be init_log_sigma = {log_sigma:g} (sigma "
+                f"{_fmt(math.exp(log_sigma))}) for every lambda.{hint}"
+            )
+
+    def c_init(self) -> str:
+        self.initial(self.h, -3.0, "at initialisation (default init_log_sigma = -3)")
+        self.initial(self.build(init_log_sigma=-2.0)[0], -2.0, "built with init_log_sigma=-2, at initialisation")
+        return "starts at the target's parameters for every lambda, log sigma at init_log_sigma (-3 and -2)"
+
+    def c_variational(self) -> str:
+        h_var, h = self.build(variational=True)[0], self.build(variational=False)[0]
+        u = torch.tensor([0.0, 0.5, 1.0])
+        with torch.no_grad():
+            out = _call("flat_params(u) with variational=False", h.flat_params, u)
+            if not (isinstance(out, tuple) and len(out) == 2) or out[1] is not None:
+                raise _Fail(
+                    "built with variational=False, flat_params must return (mean, None): a deterministic model "
+                    "has no log sigma"
+                )
+            mean = out[0]
+            if not isinstance(mean, Tensor) or tuple(mean.shape) != (3, self.target_spec.total):
+                raise _Fail(
+                    "built with variational=False, flat_params must return means of shape "
+                    f"(3, {self.target_spec.total})"
+                )
+        n_var, n_det = self.stored(h_var), self.stored(h)
+        if not n_det < n_var:
+            raise _Fail(
+                f"built with variational=False, the form still stores {n_det:,} values (with sigma: {n_var:,}); "
+                "store no log-sigma tensors when self.variational is false"
+            )
+        self.initial(h, -3.0, "built with variational=False, at initialisation")
+        return f"variational=False: means only, {n_det:,} stored values instead of {n_var:,}"
+
+    def c_shapes(self) -> str:
+        h = self.h
+        lo, hi = self.range
+        p, k = self.target_spec.total, 3
         u = torch.tensor([0.0, 0.5, 1.0])
         out = _call("flat_params(u) with u of shape (3,)", h.flat_params, u)
         if not (isinstance(out, tuple) and len(out) == 2):
@@ -405,29 +618,30 @@ def check_hypernet(
         for part, tensors in (("mean", g.mean), ("log_sigma", g.log_sigma)):
             if tensors is None:
                 continue
-            if list(tensors) != list(target_spec.names):
+            if list(tensors) != list(self.target_spec.names):
                 raise _Fail(
-                    f"forward(lam).{part} has names {list(tensors)}; expected the target's {list(target_spec.names)}"
+                    f"forward(lam).{part} has names {list(tensors)}; expected the target's "
+                    f"{list(self.target_spec.names)}"
                 )
-            for n, s in zip(target_spec.names, target_spec.shapes):
+            for n, s in zip(self.target_spec.names, self.target_spec.shapes):
                 if tuple(tensors[n].shape) != tuple(s):
                     raise _Fail(
                         f"forward(lam).{part}[{n!r}] has shape {tuple(tensors[n].shape)}; the target's is {tuple(s)}"
                     )
         kinds = "means and log sigmas" if g.log_sigma is not None else "means (deterministic)"
-        return f"the target's {len(target_spec.names)} tensors with their shapes, {kinds}"
+        return f"the target's {len(self.target_spec.names)} tensors with their shapes, {kinds}"
 
-    def c_batch() -> str:
-        h = state["h"]
-        lo, hi = state["range"]
+    def c_batch(self) -> str:
+        h = self.h
+        lo, hi = self.range
         lams = _lams(lo, hi, torch.tensor([0.1, 0.5, 0.9]))
         with torch.no_grad():
             gb = _call("params_batch(lams) for 3 lambdas", h.params_batch, lams)
             if tuple(gb.batch_shape) != (3,):
                 raise _Fail(f"params_batch of 3 lambdas has batch_shape {gb.batch_shape}; expected (3,)")
             for i in range(3):
-                one = _flat(_call(f"forward({float(lams[i]):g})", h, float(lams[i])), target_spec)
-                gap = float((_flat(gb[i], target_spec) - one).abs().max())
+                one = _flat(_call(f"forward({float(lams[i]):g})", h, float(lams[i])), self.target_spec)
+                gap = float((_flat(gb[i], self.target_spec) - one).abs().max())
                 if not gap <= 1e-5 * (1 + float(one.abs().max())):
                     raise _Fail(
                         f"forward({float(lams[i]):g}) and row {i} of params_batch differ by {_fmt(gap)}: "
@@ -435,9 +649,9 @@ def check_hypernet(
                     )
         return "params_batch(lams) row i equals forward(lams[i]), for 3 lambdas"
 
-    def c_finite() -> str:
-        h = state["h"]
-        lo, hi = state["range"]
+    def c_finite(self) -> str:
+        h = self.h
+        lo, hi = self.range
         lams = _lams(lo, hi, torch.linspace(0, 1, 11))
         with torch.no_grad():
             for lam in lams.tolist():
@@ -452,9 +666,9 @@ def check_hypernet(
                             )
         return f"all outputs are finite at 11 lambdas from {lo:g} to {hi:g}"
 
-    def c_grad() -> str:
-        h = state["h"]
-        lo, hi = state["range"]
+    def c_grad(self) -> str:
+        h = self.h
+        lo, hi = self.range
         named = [(n, p) for n, p in h.named_parameters() if p.requires_grad]
         if not named:
             raise _Fail("the hypernetwork has no trainable parameters (register them as nn.Parameter)")
@@ -469,7 +683,7 @@ def check_hypernet(
                 )
             lams = _lams(lo, hi, torch.linspace(0, 1, 11))
             gb = _call("params_batch(lams)", h.params_batch, lams)
-            flat = _flat(gb, target_spec, batch_dims=1)
+            flat = _flat(gb, self.target_spec, batch_dims=1)
             if not flat.requires_grad:
                 raise _Fail("params_batch / flat_params return tensors that do not require grad")
             weights = torch.randn(flat.shape, generator=torch.Generator().manual_seed(1))
@@ -488,13 +702,13 @@ def check_hypernet(
             msg += f"; never used (stored but no gradient): {unused}"
         return msg
 
-    def c_deterministic() -> str:
-        h = state["h"]
-        lo, hi = state["range"]
+    def c_deterministic(self) -> str:
+        h = self.h
+        lo, hi = self.range
         with torch.no_grad():
             for lam in (lo, math.sqrt(lo * hi), hi):
-                a = _flat(_call(f"forward({lam:g})", h, lam), target_spec)
-                b = _flat(_call(f"forward({lam:g})", h, lam), target_spec)
+                a = _flat(_call(f"forward({lam:g})", h, lam), self.target_spec)
+                b = _flat(_call(f"forward({lam:g})", h, lam), self.target_spec)
                 if not torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True):
                     raise _Fail(
                         f"two calls of forward({lam:g}) differ by up to {_fmt(float((a - b).abs().max()))}: "
@@ -502,11 +716,11 @@ def check_hypernet(
                     )
         return "two calls with the same lambda give identical outputs"
 
-    def c_continuous() -> str:
-        h = state["h"]
-        if not _claims(h, "continuous", True):
-            raise _Skip(f"{type(h).__name__} declares continuous = False")
-        lo, hi = state["range"]
+    def c_continuous(self) -> str:
+        h = self.h
+        if self.allow_jumps:
+            raise _Skip("the grader was called with allow_jumps=True")
+        lo, hi = self.range
         hp = _call("copy.deepcopy(hypernet)", copy.deepcopy, h)
         gen = torch.Generator().manual_seed(2)
         with torch.no_grad():
@@ -519,7 +733,7 @@ def check_hypernet(
             u = torch.linspace(0, 1, 41)
             left, right = (u - delta).clamp(0, 1), (u + delta).clamp(0, 1)
             lams = _lams(lo, hi, torch.cat([u, left, right]))
-            g = _flat(_call("params_batch(lams)", hp.params_batch, lams), target_spec, batch_dims=1)
+            g = _flat(_call("params_batch(lams)", hp.params_batch, lams), self.target_spec, batch_dims=1)
             mid, a, b = g[:41], g[41:82], g[82:]
             spread = float((mid - mid[:1]).abs().max())
             jumps = (b - a).abs().amax(dim=1)
@@ -534,15 +748,15 @@ def check_hypernet(
             raise _Fail(
                 f"a step of {2 * delta:g} in u = log-position of lambda changes the output by up to "
                 f"{_fmt(jump)} (near lambda = {at:.4g}), while the output varies by {_fmt(spread)} over the "
-                "whole range: G jumps. If the form is meant to jump, set continuous = False on the class"
+                "whole range: G jumps. G must be continuous in lambda"
             )
         return (
             f"a step of {2 * delta:g} in u changes the output by at most {_fmt(jump)} "
             f"(it varies by {_fmt(spread)} over the range), with randomly perturbed parameters"
         )
 
-    def c_bad_lambda() -> str:
-        h = state["h"]
+    def c_bad_lambda(self) -> str:
+        h = self.h
         problems = []
         for bad in BAD_LAMBDAS:
             try:
@@ -560,37 +774,37 @@ def check_hypernet(
             )
         return "forward raises ValueError for " + ", ".join(str(b) for b in BAD_LAMBDAS)
 
-    def objective(h: Hypernet, module: nn.Module, loss: str) -> float:
+    def objective(self, h: Hypernet, module: nn.Module, loss: str) -> float:
         """Mean over 7 lambdas of the loss with the mean weights (no sampling noise)."""
-        lo, hi = state["range"]
+        lo, hi = self.range
         total = 0.0
         lams = _lams(lo, hi, torch.linspace(0, 1, 7)).tolist()
         with torch.no_grad():
             for lam in lams:
                 g = h(lam)
-                logits = torch.func.functional_call(module, g.mean, (data.x,))
-                nll = F.cross_entropy(logits, data.y)
-                total += float(nll + losses.penalty(loss, g, lam, len(data)))
+                logits = torch.func.functional_call(module, g.mean, (self.data.x,))
+                nll = F.cross_entropy(logits, self.data.y)
+                total += float(nll + losses.penalty(loss, g, lam, len(self.data)))
         return total / len(lams)
 
-    def c_train() -> str:
+    def c_train(self) -> str:
         from .train import LogUniform, train
 
-        h, module = build()
+        h, module = self.build()
         lo, hi = h.lam_range
         loss = "variational" if h.variational else "base"
-        batch = max(8, math.ceil(len(data) / 8))
-        epochs = max(1, math.ceil(train_steps / math.ceil(len(data) / batch)))
+        batch = max(8, math.ceil(len(self.data) / 8))
+        epochs = max(1, math.ceil(self.train_steps / math.ceil(len(self.data) / batch)))
         u_probe = torch.linspace(0, 1, 3)
         with torch.no_grad():
-            before_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), target_spec, 1)
-        before = _call("forward (objective before training)", objective, h, module, loss)
+            before_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), self.target_spec, 1)
+        before = _call("forward (objective before training)", self.objective, h, module, loss)
         hist = _call(
             f"varhyper_mini.train(loss={loss!r})",
             train,
             h,
             module,
-            data,
+            self.data,
             loss,
             lam_prior=LogUniform(lo, hi),
             epochs=epochs,
@@ -599,10 +813,10 @@ def check_hypernet(
             seed=0,
             progress=False,
         )
-        after = _call("forward (objective after training)", objective, h, module, loss)
+        after = _call("forward (objective after training)", self.objective, h, module, loss)
         with torch.no_grad():
-            after_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), target_spec, 1)
-        steps = epochs * math.ceil(len(data) / batch)
+            after_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), self.target_spec, 1)
+        steps = epochs * math.ceil(len(self.data) / batch)
         setting = f"{steps} Adam steps of varhyper_mini.train(loss={loss!r}), batch {batch}, lr 1e-3"
         if not all(math.isfinite(v) for v in hist.loss) or not math.isfinite(after):
             raise _Fail(f"the loss is not finite during or after {setting}")
@@ -611,46 +825,119 @@ def check_hypernet(
                 f"the objective (mean over 7 lambdas, mean weights) did not decrease: "
                 f"{_fmt(before)} -> {_fmt(after)} after {setting}"
             )
-        state["trained"] = (before_g, after_g)
+        self.trained = (before_g, after_g)
         return f"objective (mean over 7 lambdas, mean weights) {_fmt(before)} -> {_fmt(after)} after {setting}"
 
-    def c_lambda_matters() -> str:
-        h = state["h"]
-        claims = _claims(h, "depends_on_lambda", not isinstance(h, ConstantHypernet))
-        if not claims:
-            raise _Skip(f"{type(h).__name__} declares that it does not depend on lambda")
-        before_g, after_g = state["trained"]
-        moved = float((after_g[1] - before_g[1]).norm())
-        gap = float((after_g[2] - after_g[0]).norm())
-        lo, hi = state["range"]
+    def c_lambda_matters(self) -> str:
+        before_g, after_g = self.trained
+        lo, hi = self.range
+        moved = float((after_g - before_g).norm())
+        # How G depends on lambda, G(u) - G(0) at u = 0.5 and 1, before and after training: training
+        # must change it (a fixed offset in u, or no u at all, leaves it unchanged).
+        dep_before, dep_after = before_g[1:] - before_g[:1], after_g[1:] - after_g[:1]
+        learned = float((dep_after - dep_before).norm())
+        gap = float(dep_after[-1].norm())
         if not math.isfinite(moved) or moved == 0.0:
             raise _Fail("training did not change G, so the effect of lambda could not be tested")
-        if not gap > 0.01 * moved + 1e-6:
+        if self.lambda_free:
+            if gap > 1e-6 * (1 + float(after_g.abs().max())):
+                raise _Fail(f"graded as a form that ignores lambda, but G({lo:g}) and G({hi:g}) differ by {_fmt(gap)}")
+            return "the same model for every lambda, as the caller declared (lambda_free=True)"
+        if not learned > 0.01 * moved + 1e-6:
             raise _Fail(
-                f"after training on lambdas drawn from [{lo:g}, {hi:g}], G({lo:g}) and G({hi:g}) differ "
-                f"by {_fmt(gap)} (norm) while training moved G by {_fmt(moved)}: the form ignores lambda. "
-                "If that is intended, set depends_on_lambda = False on the class"
+                f"training on lambdas drawn from [{lo:g}, {hi:g}] moved G by {_fmt(moved)} (norm), but changed "
+                f"how G depends on lambda by only {_fmt(learned)}: the form ignores lambda, or its dependence on "
+                "lambda is fixed rather than learned. Compute G from u (self.encode(lam)) through trained parameters"
             )
         return (
-            f"after training, |G({hi:g}) - G({lo:g})| = {_fmt(gap)}, compared with a training change of {_fmt(moved)}"
+            f"training changed how G depends on lambda by {_fmt(learned)} (G moved by {_fmt(moved)}); after "
+            f"training |G({hi:g}) - G({lo:g})| = {_fmt(gap)}"
         )
 
-    built = runner.run("builds", c_build)
-    blocked = None if built.passed else "the hypernetwork could not be built (see 'builds')"
-    runner.run("parameter count", c_count, blocked)
-    shapes = runner.run("output names and shapes", c_shapes, blocked)
-    wrong = blocked or (None if shapes.passed else "the outputs have the wrong form (see 'output names and shapes')")
-    runner.run("finite values", c_finite, wrong)
-    runner.run("differentiable", c_grad, wrong)
-    runner.run("deterministic", c_deterministic, wrong)
-    runner.run("batch agrees with single lambda", c_batch, wrong)
-    runner.run("continuous in lambda", c_continuous, wrong)
-    runner.run("rejects bad lambda", c_bad_lambda, blocked)
-    trained = runner.run("training reduces the loss", c_train, wrong)
-    runner.run("lambda matters", c_lambda_matters, wrong or (None if trained.passed else "the training check failed"))
+
+def check_hypernet(
+    cls_or_factory: type[Hypernet] | Callable[..., Hypernet],
+    target: str | nn.Module = "mnist",
+    data: TensorData | None = None,
+    lam_range: tuple[float, float] | None = None,
+    *,
+    train_steps: int = 24,
+    seed: int = 0,
+    verbose: bool = True,
+    data_root: str | None = None,
+    form: FormSpec | None = None,
+    lambda_free: bool = False,
+    allow_jumps: bool = False,
+) -> GradeReport:
+    """Check a hypernetwork form against the contract of ``Hypernet`` and print a report.
+
+    Every check is behavioural, and no attribute of the submission switches one off. The form
+    must start where the package's forms start (the target's parameters for every lambda, log
+    sigma at ``init_log_sigma``), honour ``variational=False``, register every stored tensor as
+    ``nn.Parameter``, and learn a dependence on lambda in training. The class (or the factory)
+    is therefore also built with ``variational=False`` and ``init_log_sigma=-2``: it must accept
+    these keyword arguments and pass them on to ``Hypernet.__init__``.
+
+    Args:
+        cls_or_factory: a ``Hypernet`` subclass, built as ``cls(target, lam_range=...)``, or a
+            function ``make_hypernet(target, lam_range=...)`` returning a ``Hypernet``
+            (``functools.partial(MyHypernet, hidden=8)`` works too).
+        target: "mnist" (the 784-50-10 MLP, trained on 512 images), "wine" (logistic
+            regression on the 142 training wines), or any ``nn.Module`` (then give ``data``).
+        data: training examples for the training checks (default: chosen from ``target``).
+        lam_range: the lambda range (default: (1e-3, 1e2) for MNIST, (1e2, 1e6) for Wine).
+        train_steps: Adam steps of ``varhyper_mini.train`` in the training checks.
+        seed: seeds every check; the caller's random state is left untouched.
+        verbose: print the report.
+        data_root: where the MNIST files are (default: ``$VARHYPER_DATA`` or the user cache).
+        form: what the assignment specifies about the form (``MLP_HYPERNET`` for assignment 1):
+            then the stored-value count must match its formula at each of its sizes.
+        lambda_free: the caller (never the submission) grades a form meant to ignore lambda,
+            such as ``ConstantHypernet``: "lambda matters" then checks that G stays the same for
+            every lambda after training.
+        allow_jumps: the caller allows a form that jumps in lambda; "continuous in lambda" is then
+            skipped, and a skipped check means the report does not pass.
+    Returns:
+        A ``GradeReport``; ``report.passed`` is True when every check ran and passed.
+    """
+    target_module, data, label, default_range = _resolve_target(target, data, data_root)
+    lam_range = tuple(float(v) for v in (lam_range or default_range))
+    if isinstance(cls_or_factory, nn.Module):
+        name = type(cls_or_factory).__name__
+    else:
+        name = getattr(cls_or_factory, "__name__", None) or getattr(
+            getattr(cls_or_factory, "func", None), "__name__", repr(cls_or_factory)
+        )
+    total = ParamSpec.from_module(target_module).total
+    setting = f"target: {label} ({total:,} parameters); lambda range {lam_range}; training data: {len(data)} examples"
+    report = GradeReport(name, setting)
+    checks = _HypernetChecks(
+        cls_or_factory,
+        name,
+        target_module,
+        data,
+        lam_range,
+        report,
+        train_steps=train_steps,
+        form=form,
+        lambda_free=lambda_free,
+        allow_jumps=allow_jumps,
+    )
+    checks.run_all(_Runner(report, seed))
     if verbose:
         print(report)
     return report
+
+
+def check_mlp_hypernet(
+    cls_or_factory: type[Hypernet] | Callable[..., Hypernet], target: str | nn.Module = "mnist", **kwargs
+) -> GradeReport:
+    """Check assignment 1's ``MLPHypernet``: ``check_hypernet`` with the form the assignment specifies.
+
+    On top of the contract, the stored-value count must be 2P(H + 1) + 2H (P(H + 1) + 2H with
+    ``variational=False``) for ``hidden`` H = 1 and 5. Keyword arguments go to ``check_hypernet``.
+    """
+    return check_hypernet(cls_or_factory, target, form=MLP_HYPERNET, **kwargs)
 
 
 # -- assignment 2: a complexity prior ---------------------------------------------------------
@@ -665,14 +952,20 @@ def check_prior(
     mc_samples: int = 200_000,
     seed: int = 0,
     verbose: bool = True,
+    expected: tuple[str, Callable[[Tensor], Tensor]] | None = None,
 ) -> GradeReport:
-    """Check a complexity prior and its KL penalty (assignment 2), and print a report.
+    """Check a complexity prior and its KL penalty, and print a report.
 
     Args:
         kl_penalty: ``kl_penalty(mean, log_sigma)``, elementwise
             KL(N(mean, exp(log_sigma)^2) || prior), a tensor of the inputs' shape.
         log_prior: ``log_prior(w)``, the prior's elementwise log density.
         mc_samples: draws per point for the Monte Carlo estimate of the KL.
+        expected: (description, log density) of the prior an assignment asks for; then
+            ``log_prior`` must be that prior. ``check_laplace_prior`` passes assignment 2's.
+
+    When ``kl_penalty`` is not elementwise, the checks that need one KL per weight are not run
+    (one cause, one failure).
     """
     name = f"{getattr(kl_penalty, '__name__', 'kl_penalty')} / {getattr(log_prior, '__name__', 'log_prior')}"
     setting = f"KL(N(mean, sigma^2) || prior) against {mc_samples:,}-sample Monte Carlo estimates"
@@ -680,14 +973,22 @@ def check_prior(
     runner = _Runner(report, seed)
     dt = torch.float64
 
-    def c_density() -> str:
-        t = torch.linspace(-math.pi / 2, math.pi / 2, 400_001, dtype=dt)[1:-1]
-        w = torch.tan(t)  # w = tan(t) maps the real line onto a finite interval, tails included
+    malformed: list[str] = []
+
+    def prior(w: Tensor) -> Tensor:
+        """``log_prior(w)`` in float64, failing unless it is a tensor of the shape of ``w``."""
         with torch.no_grad():
             lp = _call("log_prior(w)", log_prior, w)
         if not isinstance(lp, Tensor) or lp.shape != w.shape:
+            malformed.append("log_prior")
             got = tuple(lp.shape) if isinstance(lp, Tensor) else type(lp).__name__
             raise _Fail(f"log_prior(w) must return one log density per entry, shape {tuple(w.shape)}; got {got}")
+        return lp.to(dt)
+
+    def c_density() -> str:
+        t = torch.linspace(-math.pi / 2, math.pi / 2, 400_001, dtype=dt)[1:-1]
+        w = torch.tan(t)  # w = tan(t) maps the real line onto a finite interval, tails included
+        lp = prior(w)
         if bool(torch.isnan(lp).any()) or bool((lp == math.inf).any()):
             raise _Fail("log_prior(w) returns nan or +inf for some w")
         dens = torch.exp(lp.to(dt)) / torch.cos(t) ** 2
@@ -696,17 +997,37 @@ def check_prior(
             raise _Fail(f"exp(log_prior) integrates to {z:.4f} over the real line, not 1: add the normaliser")
         return f"exp(log_prior) integrates to {z:.4f}"
 
+    def kl(m: Tensor, s: Tensor) -> Tensor:
+        """``kl_penalty(m, s)``, failing unless it is a tensor of the inputs' shape."""
+        shape = tuple(m.shape)
+        out = _call(f"kl_penalty on tensors of shape {shape}", kl_penalty, m, s)
+        if not isinstance(out, Tensor) or tuple(out.shape) != shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise _Fail(
+                f"kl_penalty(mean, log_sigma) must be elementwise (one KL per weight), shape {shape}; "
+                f"got {got}. Do not sum over the weights: the training loop does"
+            )
+        return out
+
     def c_shape() -> str:
         for shape in ((4, 5), (2, 3, 7), (6,)):
-            m, s = torch.randn(shape), torch.randn(shape) - 2
-            out = _call(f"kl_penalty on tensors of shape {shape}", kl_penalty, m, s)
-            if not isinstance(out, Tensor) or tuple(out.shape) != shape:
-                got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-                raise _Fail(
-                    f"kl_penalty(mean, log_sigma) must be elementwise (one KL per weight), shape {shape}; "
-                    f"got {got}. Sum over weights outside"
-                )
+            kl(torch.randn(shape), torch.randn(shape) - 2)
         return "one KL per weight, for inputs of several shapes"
+
+    def c_expected() -> str:
+        what, ref = expected
+        w = torch.linspace(-4, 4, 161, dtype=dt)
+        lp, want = prior(w), ref(w)
+        gap = (lp - want).abs()
+        if not float(gap.max()) <= 1e-4 * (1 + float(want.abs().max())):
+            i = int(gap.argmax())
+            gauss = -0.5 * w * w - 0.5 * math.log(2 * math.pi)
+            hint = " (that is the Gaussian N(0, 1) log density)" if bool(torch.allclose(lp, gauss, atol=1e-4)) else ""
+            raise _Fail(
+                f"the assignment asks for {what}, but log_prior({float(w[i]):g}) = {float(lp[i]):.4f}{hint}, "
+                f"where {what} has log density {float(want[i]):.4f}"
+            )
+        return f"log_prior is {what}"
 
     def grid() -> tuple[Tensor, Tensor]:
         m, s = torch.meshgrid(torch.linspace(-10, 10, 41), torch.linspace(-10, 3, 27), indexing="ij")
@@ -715,7 +1036,7 @@ def check_prior(
     def c_finite() -> str:
         m, s = grid()
         with torch.no_grad():
-            out = _call("kl_penalty", kl_penalty, m, s)
+            out = kl(m, s)
         bad = ~torch.isfinite(out)
         if bool(bad.any()):
             i = int(bad.nonzero()[0])
@@ -728,7 +1049,7 @@ def check_prior(
     def c_nonneg() -> str:
         m, s = grid()
         with torch.no_grad():
-            out = _call("kl_penalty", kl_penalty, m, s)
+            out = kl(m, s)
         i = int(out.argmin())
         if float(out[i]) < -1e-4:
             raise _Fail(
@@ -745,12 +1066,11 @@ def check_prior(
             eps = torch.randn(mc_samples, generator=gen, dtype=dt)
             w = mu + sigma * eps
             log_q = -0.5 * eps**2 - ls - 0.5 * math.log(2 * math.pi)
+            lp = prior(w)
             with torch.no_grad():
-                lp = _call("log_prior(w)", log_prior, w).to(dt)
-                kl = _call("kl_penalty", kl_penalty, torch.tensor([mu]), torch.tensor([ls]))
+                got = float(kl(torch.tensor([mu]), torch.tensor([ls]))[0])
             terms = log_q - lp
             est, se = float(terms.mean()), float(terms.std()) / math.sqrt(mc_samples)
-            got = float(kl.reshape(-1)[0])
             ok = abs(got - est) <= 4 * se + 2e-3 * (1 + abs(est))
             rows.append((mu, ls, got, est, se, ok))
         bad = [r for r in rows if not r[5]]
@@ -767,8 +1087,8 @@ def check_prior(
         m = torch.tensor([0.3, -1.0, 2.0], requires_grad=True)
         s = torch.tensor([-3.0, -1.0, 0.0], requires_grad=True)
         with torch.enable_grad():
-            out = _call("kl_penalty", kl_penalty, m, s)
-            if not isinstance(out, Tensor) or not out.requires_grad:
+            out = kl(m, s)
+            if not out.requires_grad:
                 raise _Fail("kl_penalty's output does not require grad: write it with torch operations")
             _call("backward through kl_penalty", out.sum().backward)
         for n, t in (("mean", m), ("log_sigma", s)):
@@ -780,7 +1100,7 @@ def check_prior(
         with torch.no_grad():
             for ls in (-3.0, -1.0):
                 m = torch.tensor([0.0, 1.0, 3.0])
-                out = _call("kl_penalty", kl_penalty, m, torch.full((3,), ls))
+                out = kl(m, torch.full((3,), ls))
                 if not (float(out[0]) < float(out[1]) < float(out[2])):
                     raise _Fail(
                         f"at log_sigma={ls:g}, kl_penalty for mean 0, 1, 3 is {[round(float(v), 4) for v in out]}; "
@@ -789,15 +1109,41 @@ def check_prior(
         return "charges more for means further from zero"
 
     runner.run("log_prior is a density", c_density)
-    runner.run("elementwise", c_shape)
-    runner.run("finite values", c_finite)
-    runner.run("non-negative", c_nonneg)
-    runner.run("matches Monte Carlo", c_mc)
-    runner.run("differentiable", c_grad)
-    runner.run("favours small weights", c_small)
+    bad_lp = "log_prior does not return one log density per entry (see 'log_prior is a density')"
+    bad_lp = bad_lp if malformed else None
+    if expected is not None:
+        runner.run("the asked-for prior", c_expected, bad_lp)
+    shaped = runner.run("elementwise", c_shape)
+    blocked = None if shaped.passed else "kl_penalty does not return one KL per weight (see 'elementwise')"
+    runner.run("finite values", c_finite, blocked)
+    runner.run("non-negative", c_nonneg, blocked)
+    runner.run("matches Monte Carlo", c_mc, blocked or bad_lp)
+    runner.run("differentiable", c_grad, blocked)
+    runner.run("favours small weights", c_small, blocked)
     if verbose:
         print(report)
     return report
+
+
+#: Assignment 2's prior: Laplace with scale b = 1 / sqrt(2), the variance 1 of N(0, 1).
+LAPLACE_SCALE = 1 / math.sqrt(2)
+
+
+def laplace_log_prior(w: Tensor) -> Tensor:
+    """log p(w) of the Laplace prior of assignment 2, scale ``LAPLACE_SCALE``, elementwise."""
+    return -math.log(2 * LAPLACE_SCALE) - w.abs() / LAPLACE_SCALE
+
+
+def check_laplace_prior(
+    kl_penalty: Callable[[Tensor, Tensor], Tensor], log_prior: Callable[[Tensor], Tensor], **kwargs
+) -> GradeReport:
+    """Check assignment 2: ``check_prior``, and ``log_prior`` must be Laplace(0, 1/sqrt(2)).
+
+    Keyword arguments go to ``check_prior``.
+    """
+    return check_prior(
+        kl_penalty, log_prior, expected=("the Laplace prior with scale b = 1/sqrt(2)", laplace_log_prior), **kwargs
+    )
 
 
 # -- assignment 3: structured pruning ----------------------------------------------------------
@@ -810,6 +1156,11 @@ def _mlp_params(hidden: int, seed: int) -> GaussianParams:
     mean = {n: p.detach().clone() for n, p in module.named_parameters()}
     ls = {n: -3.0 + 0.5 * torch.randn(t.shape, generator=g) for n, t in mean.items()}
     return GaussianParams(mean, ls)
+
+
+#: Fractions of neurons to remove; for 0.234 and 0.666, fraction x hidden (50 and 20) is not whole,
+#: and rounding down, up or to the nearest give different counts for some of them.
+PRUNE_FRACTIONS = (0.1, 0.234, 0.5, 0.666, 0.9)
 
 
 def _dead(p: GaussianParams) -> Tensor:
@@ -826,22 +1177,34 @@ def _macs(p: GaussianParams) -> int:
 def check_neuron_pruning(
     prune_neurons: Callable[[GaussianParams, float], GaussianParams],
     count_macs: Callable[[GaussianParams], int] | None = None,
+    neuron_scores: Callable[[GaussianParams], Tensor] | None = None,
     *,
     seed: int = 0,
     verbose: bool = True,
 ) -> GradeReport:
     """Check structured pruning of the MNIST MLP's hidden neurons (assignment 3); print a report.
 
+    The assignment asks for all three functions: a missing one (None) fails its check.
+
     Args:
         prune_neurons: ``prune_neurons(params, fraction)`` returns new ``GaussianParams`` of
             ``models.mnist_mlp`` with ``round(fraction * hidden)`` hidden neurons removed: their
             row of ``fc1.weight``, entry of ``fc1.bias`` and column of ``fc2.weight`` set to 0.
-        count_macs: optional ``count_macs(params)``, the multiply-accumulates per image of a dense
+            The fractions tested include some whose neuron count is not a whole number.
+        count_macs: ``count_macs(params)``, the multiply-accumulates per image of a dense
             implementation that skips removed neurons: ``alive * (784 + 10)``.
+        neuron_scores: ``neuron_scores(params)``, one relevance score per hidden neuron, shape
+            ``(hidden,)``; ``prune_neurons`` must remove the neurons of lowest score.
     """
-    name = getattr(prune_neurons, "__name__", "prune_neurons")
-    if count_macs is not None:
-        name += f" / {getattr(count_macs, '__name__', 'count_macs')}"
+    name = " / ".join(
+        getattr(f, "__name__", default)
+        for f, default in (
+            (prune_neurons, "prune_neurons"),
+            (count_macs, "count_macs"),
+            (neuron_scores, "neuron_scores"),
+        )
+        if f is not None
+    )
     report = GradeReport(name, "random variational parameters of the MNIST MLP, 50 and 20 hidden neurons")
     runner = _Runner(report, seed)
 
@@ -874,17 +1237,26 @@ def check_neuron_pruning(
     def c_whole() -> str:
         for hidden in (50, 20):
             p = _mlp_params(hidden, seed)
-            for f in (0.1, 0.3, 0.5, 0.9):
+            for f in PRUNE_FRACTIONS:
                 out = run(p, f)
                 dead = _dead(out)
                 want = round(f * hidden)
                 m = out.mean
                 partly = ((m["fc1.weight"] == 0).any(1) | (m["fc1.bias"] == 0) | (m["fc2.weight"] == 0).any(0)) & ~dead
-                if int(dead.sum()) != want:
+                found = int(dead.sum())
+                if found != want:
+                    hint = ""
+                    for how, value in (
+                        ("rounded down (int)", math.floor(f * hidden)),
+                        ("rounded up", math.ceil(f * hidden)),
+                    ):
+                        if found == value != want:
+                            hint = f". {found} is {f * hidden:.4g} {how}: round to the nearest whole number, round()"
                     raise _Fail(
-                        f"with {hidden} hidden neurons and fraction {f:g}, round({f:g} x {hidden}) = {want} "
-                        f"neurons should be removed (fc1.weight row, fc1.bias entry and fc2.weight column "
-                        f"all zero); found {int(dead.sum())} removed and {int(partly.sum())} partly zeroed"
+                        f"with {hidden} hidden neurons and fraction {f:g}, round({f:g} x {hidden}) = "
+                        f"round({f * hidden:.4g}) = {want} neurons should be removed (fc1.weight row, fc1.bias "
+                        f"entry and fc2.weight column all zero); found {found} removed and "
+                        f"{int(partly.sum())} partly zeroed{hint}"
                     )
                 alive = ~dead
                 same = (
@@ -895,7 +1267,8 @@ def check_neuron_pruning(
                 )
                 if not same:
                     raise _Fail(f"at fraction {f:g} the kept neurons (or fc2.bias) were changed; keep them as they are")
-        return "removes exactly round(fraction x hidden) whole neurons and keeps the rest (50 and 20 hidden)"
+        fracs = ", ".join(f"{f:g}" for f in PRUNE_FRACTIONS)
+        return f"removes exactly round(fraction x hidden) whole neurons and keeps the rest (50 and 20 hidden; {fracs})"
 
     def c_nested() -> str:
         p = _mlp_params(50, seed)
@@ -945,9 +1318,30 @@ def check_neuron_pruning(
             raise _Fail("; ".join(problems))
         return "ValueError for fractions -0.1, 1.5 and nan"
 
+    def c_scores() -> str:
+        if neuron_scores is None:
+            raise _Fail("neuron_scores is missing: the assignment asks for neuron_scores(params), one score per neuron")
+        p = _mlp_params(50, seed)
+        with torch.no_grad():
+            scores = _call("neuron_scores(params)", neuron_scores, p)
+        if not isinstance(scores, Tensor) or tuple(scores.shape) != (50,):
+            got = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
+            raise _Fail(f"neuron_scores(params) must return one score per hidden neuron, shape (50,); got {got}")
+        if not bool(torch.isfinite(scores).all()):
+            raise _Fail("neuron_scores(params) returns values that are not finite")
+        for f in (0.3, 0.7):
+            dead = _dead(run(p, f))
+            if bool(dead.any()) and bool((~dead).any()) and float(scores[dead].max()) > float(scores[~dead].min()):
+                raise _Fail(
+                    f"at fraction {f:g}, prune_neurons removes a neuron scored {float(scores[dead].max()):.4g} by "
+                    f"neuron_scores and keeps one scored {float(scores[~dead].min()):.4g}: remove the neurons of "
+                    "lowest score"
+                )
+        return "one finite score per neuron; prune_neurons removes the lowest-scored neurons"
+
     def c_macs() -> str:
         if count_macs is None:
-            raise _Skip("no count_macs given")
+            raise _Fail("count_macs is missing: the assignment asks for count_macs(params), the MACs per image")
         p = _mlp_params(50, seed)
         cases = [("the full model", p)]
         g = torch.Generator().manual_seed(3)
@@ -964,8 +1358,10 @@ def check_neuron_pruning(
         for what, q in cases:
             got = _call("count_macs(params)", count_macs, q)
             want = _macs(q)
-            if isinstance(got, Tensor):
+            if isinstance(got, Tensor) and got.numel() == 1:
                 got = got.item()
+            if isinstance(got, bool) or not isinstance(got, (int, float)):
+                raise _Fail(f"count_macs(params) must return one number (an int); got {type(got).__name__}")
             if got != want:
                 raise _Fail(
                     f"count_macs gives {got} for {what}; a dense layer that skips removed neurons needs "
@@ -979,6 +1375,7 @@ def check_neuron_pruning(
     runner.run("nested removals", c_nested)
     runner.run("least relevant first", c_least)
     runner.run("rejects bad fraction", c_bad)
+    runner.run("neuron_scores", c_scores)
     runner.run("count_macs", c_macs)
     if verbose:
         print(report)
@@ -990,8 +1387,48 @@ class SolutionImportError(Exception):
     """A solution file could not be imported; the message is one line."""
 
 
+DEFINITIONS = "imports, functions, classes and UPPER_CASE constants"
+
+
+def _is_notebook_export(source: str) -> bool:
+    """True for a notebook saved as a script (``# In[ ]:`` or ``# %%`` cell markers, IPython calls)."""
+    return "get_ipython()" in source or any(line.startswith(("# In[", "# %%")) for line in source.splitlines())
+
+
+def _definitions(tree: ast.Module) -> ast.Module:
+    """Only the definitions of ``tree``: imports, functions, classes and UPPER_CASE constants.
+
+    The rest of a notebook's top-level code (training, plots, ``display``, the grader cell) is left
+    out, so that grading runs no more than it needs. ``from __future__`` imports, which a later
+    cell may hold, move to the top.
+    """
+
+    def constant(node: ast.stmt) -> bool:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names = [n for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        return (
+            bool(names)
+            and all(isinstance(t, (ast.Name, ast.Tuple)) for t in targets)
+            and all(n.id.isupper() for n in names)
+        )
+
+    kept = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        or (isinstance(node, (ast.Assign, ast.AnnAssign)) and constant(node))
+    ]
+    future = [n for n in kept if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
+    return ast.Module(body=future + [n for n in kept if n not in future], type_ignores=[])
+
+
 def load_module(path: str | Path) -> ModuleType:
-    """Import a ``.py`` file by path; raise ``SolutionImportError`` with a one-line message."""
+    """Import a ``.py`` file by path; raise ``SolutionImportError`` with a one-line message.
+
+    A notebook exported as a script (see ``_is_notebook_export``) runs only its definitions
+    (imports, functions, classes and UPPER_CASE constants); ``module.__definitions_only__`` is then
+    True.
+    """
     path = Path(path)
     if not path.is_file():
         raise SolutionImportError(f"no such file: {path}")
@@ -1004,7 +1441,13 @@ def load_module(path: str | Path) -> ModuleType:
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)
     try:
-        spec.loader.exec_module(module)
+        source = path.read_text(encoding="utf-8", errors="replace")
+        module.__definitions_only__ = _is_notebook_export(source)
+        if module.__definitions_only__:
+            tree = _definitions(ast.parse(source, str(path)))
+            exec(compile(tree, str(path), "exec"), module.__dict__)  # noqa: S102 - the student's own file
+        else:
+            spec.loader.exec_module(module)
     except (Exception, SystemExit) as err:
         sys.modules.pop(mod_name, None)
         where = ""
@@ -1015,7 +1458,10 @@ def load_module(path: str | Path) -> ModuleType:
             if frames:
                 where = f" (line {frames[-1].lineno})"
         msg = str(err).splitlines()[0] if str(err) else ""
-        raise SolutionImportError(f"importing {path} failed{where}: {type(err).__name__}: {msg}") from None
+        note = ""
+        if getattr(module, "__definitions_only__", False):
+            note = f" (a notebook export: only its {DEFINITIONS} run; what is graded must need nothing else)"
+        raise SolutionImportError(f"importing {path} failed{where}: {type(err).__name__}: {msg}{note}") from None
     finally:
         if folder in sys.path:
             sys.path.remove(folder)
@@ -1023,10 +1469,10 @@ def load_module(path: str | Path) -> ModuleType:
 
 
 def _hypernet_subjects(module: ModuleType) -> list[Callable]:
-    factory = getattr(module, "make_hypernet", None)
-    if callable(factory):
-        return [factory]
-    return [
+    """What a file offers for assignment 1: ``MLPHypernet`` and ``make_hypernet`` when defined,
+    else every public ``Hypernet`` subclass defined in the file."""
+    factory, mlp = getattr(module, "make_hypernet", None), getattr(module, "MLPHypernet", None)
+    own = [
         obj
         for n, obj in vars(module).items()
         if isinstance(obj, type)
@@ -1034,42 +1480,220 @@ def _hypernet_subjects(module: ModuleType) -> list[Callable]:
         and obj.__module__ == module.__name__
         and not n.startswith("_")
     ]
+    named = [obj for obj in (mlp, factory) if callable(obj)]
+    return named or own
 
 
-def grade_cli(path: Path, target: str = "mnist") -> int:
-    """Grade the solution file at ``path``; print the report(s).
+def _missing(subject: str, asked: str, have: list[str]) -> GradeReport:
+    """A report with one failed check: the file lacks functions that the assignment asks for."""
+    report = GradeReport(subject, f"the assignment asks for {asked}")
+    found = ", ".join(have) if have else "none of them"
+    report.results.append(CheckResult("defines what is asked", False, f"the file must define {asked}; found {found}"))
+    return report
 
-    Returns 0 when every check passed, 1 when some failed, 2 when the file could not be graded
-    (missing, failing to import, defining nothing gradable, unknown target, no data).
+
+def grade_module(module: ModuleType, target: str = "mnist") -> list[tuple[str, GradeReport]]:
+    """Grade everything a solution module defines; a list of (label, report).
+
+    Labels: "A1" for ``MLPHypernet`` (graded with the form assignment 1 specifies), the name of
+    any other hypernetwork form or factory (the ``Hypernet`` contract), "A2" for ``log_prior`` and
+    ``kl_penalty`` (the Laplace prior), "A3" for ``neuron_scores``, ``prune_neurons`` and
+    ``count_macs``. An assignment whose functions are only partly defined gets a failed report.
+    """
+    out = []
+    for subject in _hypernet_subjects(module):
+        if getattr(subject, "__name__", None) == "MLPHypernet":
+            out.append(("A1", check_mlp_hypernet(subject, target=target, verbose=False)))
+        else:
+            out.append((getattr(subject, "__name__", "form"), check_hypernet(subject, target=target, verbose=False)))
+    fns = {
+        n: getattr(module, n, None) for n in ("log_prior", "kl_penalty", "neuron_scores", "prune_neurons", "count_macs")
+    }
+    fns = {n: f if callable(f) else None for n, f in fns.items()}
+    have = [n for n, f in fns.items() if f is not None]
+    a2 = ("log_prior", "kl_penalty")
+    if any(n in have for n in a2):
+        if all(n in have for n in a2):
+            out.append(("A2", check_laplace_prior(fns["kl_penalty"], fns["log_prior"], verbose=False)))
+        else:
+            out.append(("A2", _missing("assignment 2", "log_prior and kl_penalty", [n for n in a2 if n in have])))
+    a3 = ("neuron_scores", "prune_neurons", "count_macs")
+    if any(n in have for n in a3):
+        if fns["prune_neurons"] is not None:
+            out.append(
+                (
+                    "A3",
+                    check_neuron_pruning(fns["prune_neurons"], fns["count_macs"], fns["neuron_scores"], verbose=False),
+                )
+            )
+        else:
+            asked = "neuron_scores, prune_neurons and count_macs"
+            out.append(("A3", _missing("assignment 3", asked, [n for n in a3 if n in have])))
+    return out
+
+
+NOTHING = (
+    "defines nothing to grade: expected MLPHypernet, a Hypernet subclass or make_hypernet (assignment 1), "
+    "log_prior and kl_penalty (assignment 2), or neuron_scores, prune_neurons and count_macs (assignment 3)"
+)
+
+
+def _submissions(paths: list[Path]) -> list[Path]:
+    """The files to grade: each file given, and the ``.py`` files directly inside each folder given."""
+    files = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(f for f in p.glob("*.py") if not f.name.startswith("_")))
+        else:
+            files.append(p)
+    return files
+
+
+def grade_cli(paths: Path | str | list[Path | str], target: str = "mnist", csv_path: Path | str | None = None) -> int:
+    """Grade one solution file, or a class (several files, or folders of ``.py`` files); print the result.
+
+    One file: its report(s); returns 0 when every check passed, 1 when some failed or were not
+    graded, 2 when the file could not be graded (missing, failing to import, defining nothing
+    gradable, unknown target, no data).
+
+    A class (a folder, or more than one file): one row per submission and a column per check,
+    a class summary, and with ``csv_path`` the same table as CSV. A submission that fails to
+    import gets its error on its own row. Returns 0 when every submission passed, 1 when any
+    failed or could not be graded, 2 when there is nothing to grade, the target is unknown or
+    the data are missing.
     """
     if target not in TARGETS:
         print(f"error: unknown target {target!r}; choose one of {', '.join(TARGETS)}", file=sys.stderr)
         return 2
+    paths = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
+    if len(paths) == 1 and not paths[0].is_dir():
+        return _grade_one(paths[0], target)
+    files = _submissions(paths)
+    if not files:
+        print(f"error: no .py files to grade in {', '.join(str(p) for p in paths)}", file=sys.stderr)
+        return 2
+    rows = []
+    for f in files:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # what a submission prints stays out of the table
+                module = load_module(f)
+                graded = grade_module(module, target)
+            rows.append(_Row(f, graded, None if graded else NOTHING))
+        except SolutionImportError as err:
+            rows.append(_Row(f, [], str(err)))
+        except DataNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    print(_class_table(rows))
+    if csv_path is not None:
+        _write_csv(rows, Path(csv_path))
+        print(f"wrote {csv_path}")
+    return 0 if all(r.passed for r in rows) else 1
+
+
+def _grade_one(path: Path, target: str) -> int:
     try:
         module = load_module(path)
     except SolutionImportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    reports = []
     try:
-        for subject in _hypernet_subjects(module):
-            reports.append(check_hypernet(subject, target=target, verbose=False))
-        kl, lp = getattr(module, "kl_penalty", None), getattr(module, "log_prior", None)
-        if callable(kl) and callable(lp):
-            reports.append(check_prior(kl, lp, verbose=False))
-        pn = getattr(module, "prune_neurons", None)
-        if callable(pn):
-            cm = getattr(module, "count_macs", None)
-            reports.append(check_neuron_pruning(pn, cm if callable(cm) else None, verbose=False))
+        graded = grade_module(module, target)
     except (DataNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print("\n\n".join(str(r) for r in reports))
-    if not reports:
-        print(
-            f"error: {path} defines nothing to grade: expected Hypernet subclasses or make_hypernet "
-            "(assignment 1), kl_penalty and log_prior (assignment 2), or prune_neurons (assignment 3)",
-            file=sys.stderr,
-        )
+    if not graded:
+        print(f"error: {path} {NOTHING}", file=sys.stderr)
         return 2
-    return 0 if all(r.passed for r in reports) else 1
+    if module.__definitions_only__:
+        print(f"{path} is a notebook export: the grader ran only its {DEFINITIONS}.\n")
+    print("\n\n".join(str(r) for _, r in graded))
+    return 0 if all(r.passed for _, r in graded) else 1
+
+
+@dataclass
+class _Row:
+    """One submission of a class: its (label, report) pairs, or why it could not be graded."""
+
+    path: Path
+    graded: list[tuple[str, GradeReport]]
+    error: str | None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(r.passed for _, r in self.graded)
+
+    @property
+    def verdict(self) -> str:
+        if self.error is not None:
+            return "not graded"
+        if self.passed:
+            return "passed"
+        counts = (
+            (sum(len(r.failed) for _, r in self.graded), "failed"),
+            (sum(len(r.blocked) for _, r in self.graded), "not run"),
+            (sum(len(r.skipped) for _, r in self.graded), "skipped"),
+        )
+        return ", ".join(f"{n} {what}" for n, what in counts if n)
+
+    def cells(self) -> dict[str, CheckResult]:
+        return {f"{label} {res.name}": res for label, r in self.graded for res in r}
+
+    def first_problem(self) -> str:
+        if self.error is not None:
+            return self.error
+        for label, r in self.graded:
+            for res in r:
+                if not res.passed or res.skipped:
+                    return f"{label} {res.name}: {res.message}"
+        return ""
+
+
+_SYMBOL = {"PASS": "P", "FAIL": "F", "NOT RUN": "-", "SKIP": "S"}
+
+
+def _columns(rows: list[_Row]) -> list[str]:
+    cols: list[str] = []
+    for row in rows:
+        cols.extend(c for c in row.cells() if c not in cols)
+    return cols
+
+
+def _class_table(rows: list[_Row]) -> str:
+    """The class as a terminal table: one row per submission, one column per check, and a summary."""
+    cols = _columns(rows)
+    name_w = max(len("submission"), *(len(r.path.name) for r in rows))
+    verdict_w = max(len("verdict"), *(len(r.verdict) for r in rows))
+    lines = ["Checks: " + "; ".join(f"{i + 1} {c}" for i, c in enumerate(cols))]
+    head = " ".join(f"{i + 1:>2}" for i in range(len(cols)))
+    lines.append(f"{'submission':<{name_w}}  {'verdict':<{verdict_w}}  {head}")
+    for row in rows:
+        cells = row.cells()
+        marks = " ".join(f"{_SYMBOL[cells[c].status] if c in cells else '.':>2}" for c in cols)
+        line = f"{row.path.name:<{name_w}}  {row.verdict:<{verdict_w}}  {marks}"
+        lines.append(line.rstrip() + (f"  {row.error}" if row.error else ""))
+    n_pass = sum(r.passed for r in rows)
+    n_error = sum(r.error is not None for r in rows)
+    lines.append("P passed, F failed, - not run (an earlier check failed), S skipped (not graded), . not applicable")
+    lines.append(
+        f"Class summary: {len(rows)} submissions; {n_pass} passed, {len(rows) - n_pass - n_error} failed, "
+        f"{n_error} could not be graded."
+    )
+    return "\n".join(lines)
+
+
+def _write_csv(rows: list[_Row], path: Path) -> None:
+    """The class table as CSV: submission, verdict, passed, the first problem, then one column per check."""
+    import csv
+
+    cols = _columns(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["submission", "verdict", "passed", "first problem", *cols])
+        for row in rows:
+            cells = row.cells()
+            w.writerow(
+                [str(row.path), row.verdict, int(row.passed), row.first_problem()]
+                + [cells[c].status if c in cells else "" for c in cols]
+            )

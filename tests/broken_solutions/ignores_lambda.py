@@ -10,9 +10,9 @@ class IgnoresLambdaHypernet(vh.Hypernet):
     def __init__(self, target: nn.Module, **kwargs) -> None:
         super().__init__(target, **kwargs)
         self.mean_ends = nn.Parameter(self.initial_mean(target).repeat(2, 1))
-        self.log_sigma_ends = nn.Parameter(self.initial_log_sigma().repeat(2, 1))
+        self.log_sigma_ends = nn.Parameter(self.initial_log_sigma().repeat(2, 1)) if self.variational else None
 
     def flat_params(self, u):
         t = torch.full_like(u, 0.5)  # bug: should be u
         w = torch.stack([1 - t, t], dim=-1)
-        return w @ self.mean_ends, w @ self.log_sigma_ends
+        return w @ self.mean_ends, None if self.log_sigma_ends is None else w @ self.log_sigma_ends

@@ -12,11 +12,11 @@ class NoCheckHypernet(vh.Hypernet):
     def __init__(self, target: nn.Module, **kwargs) -> None:
         super().__init__(target, **kwargs)
         self.mean_ends = nn.Parameter(self.initial_mean(target).repeat(2, 1))
-        self.log_sigma_ends = nn.Parameter(self.initial_log_sigma().repeat(2, 1))
+        self.log_sigma_ends = nn.Parameter(self.initial_log_sigma().repeat(2, 1)) if self.variational else None
 
     def flat_params(self, u):
         w = torch.stack([1 - u, u], dim=-1)
-        return w @ self.mean_ends, w @ self.log_sigma_ends
+        return w @ self.mean_ends, None if self.log_sigma_ends is None else w @ self.log_sigma_ends
 
     def forward(self, lam):
         lo, hi = self.lam_range
