@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 import varhyper_mini as vh
 from varhyper_mini import models
-from varhyper_mini.study import _git_commit  # the commit, marked +dirty when the package has changes
+from varhyper_mini.provenance import git_commit  # the commit, marked +dirty when the package has changes
 
 HERE = Path(__file__).resolve().parent
 EPOCH_STEPS = 235  # batches of 256 in one MNIST epoch (60,000 images)
@@ -432,7 +432,7 @@ def main(argv=None) -> int:
         stored["groups"][group] = {
             "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join([Path(sys.executable).name, *(argv if argv is not None else sys.argv)]),
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "quick": quick,
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),

@@ -11,7 +11,7 @@ bench = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(bench)
 
 
-def test_quick_bench_runs_and_never_writes(tmp_path, capsys):
+def test_quick_bench_runs_and_never_writes(tmp_path, capsys, data_root):  # the layout group reads CIFAR-10
     out = tmp_path / "results.json"
     assert bench.main(["--quick", "--only", "layout", "study", "--out", str(out)]) == 0
     printed = capsys.readouterr().out

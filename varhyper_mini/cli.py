@@ -130,7 +130,7 @@ def _wine(args: argparse.Namespace) -> int:
     import dataclasses
 
     from . import wine
-    from .study import _git_commit
+    from .provenance import git_commit
 
     overrides = {k: getattr(args, k) for k in ("runs", "epochs") if getattr(args, k) is not None}
     cfg = dataclasses.replace(wine.WineConfig(), **overrides)
@@ -138,7 +138,7 @@ def _wine(args: argparse.Namespace) -> int:
     out = args.out or wine.results_dir()
     command = "python -m varhyper_mini wine" + "".join(f" --{k} {v}" for k, v in overrides.items())
     command += f" --out {out}" if args.out else ""
-    commit = _git_commit()  # the code that runs, even if the checkout changes meanwhile
+    commit = git_commit()  # the code that runs, even if the checkout changes meanwhile
     results = wine.run_wine_experiment(cfg, progress=not args.quiet)
     note = "the paper's settings" if not overrides else f"settings changed from the paper's: {overrides}"
     paths = wine.write_results(results, out, note=note, command=command, git_commit=commit)

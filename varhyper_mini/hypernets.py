@@ -290,7 +290,7 @@ def call_with(module: nn.Module, weights: dict[str, Tensor], x: Tensor) -> Tenso
     return torch.func.functional_call(module, weights, (channels_last(x, module),))
 
 
-def _layout_free(module: nn.Module) -> bool:
+def layout_free(module: nn.Module) -> bool:
     """True when every submodule is a built-in ``torch.nn`` layer, whose result does not depend on the memory layout.
 
     A user's own ``forward`` may call ``x.view(...)``, which fails (or differs) on a channels-last tensor.
@@ -306,7 +306,7 @@ def channels_last(x: Tensor, module: nn.Module | None = None) -> Tensor:
     Given the ``module`` that will receive ``x``, the layout changes only when it is made of
     built-in ``torch.nn`` layers: a user's own ``forward`` gets ``x`` as it is.
     """
-    if x.ndim == 4 and (module is None or _layout_free(module)):
+    if x.ndim == 4 and (module is None or layout_free(module)):
         return x.contiguous(memory_format=torch.channels_last)
     return x
 

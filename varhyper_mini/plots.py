@@ -25,9 +25,9 @@ HYPERNET_LABELS = {"direct": "direct", "linear": "linear hypernet", "piecewise":
 
 def paper_table(dataset: str) -> pd.DataFrame:
     """The paper's Table 1 (mnist) or Table 2 (cifar10): loss, hypernet, fraction, accuracy."""
-    from .study import _results_root
+    from .provenance import results_root
 
-    df = pd.read_csv(_results_root() / "paper" / "paper_tables.csv")
+    df = pd.read_csv(results_root() / "paper" / "paper_tables.csv")
     if dataset not in set(df.dataset):
         raise ValueError(f"the paper has no table for {dataset!r}; choose mnist or cifar10")
     return df[df.dataset == dataset].drop(columns="dataset").reset_index(drop=True)

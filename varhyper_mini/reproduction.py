@@ -84,7 +84,8 @@ def gap_table(
             rows.append(
                 {
                     "study": label,
-                    **{k: rule.get(k, "none" if k == "correction" else "paper") for k in ("scope", "criterion")},
+                    "scope": rule.get("scope", "layer"),
+                    "criterion": rule.get("criterion", "paper"),
                     "correction": rule.get("correction", "none"),
                     "rule": rule_label(rule),
                     "gap_low": 100 * float(low.difference.abs().mean()),

@@ -921,11 +921,11 @@ def run_cost_study(
     ``provenance.json``. Returns the paths.
     """
     from . import __version__
-    from .study import _atomic_write, _git_commit, _hardware, _results_root
+    from .provenance import atomic_write, git_commit, hardware, results_root
 
     cfg = config or CostConfig()
     cfg.validate()
-    out = Path(out_dir) if out_dir is not None else _results_root() / "choosing"
+    out = Path(out_dir) if out_dir is not None else results_root() / "choosing"
     out.mkdir(parents=True, exist_ok=True)
     call = command or f"varhyper_mini.selection.run_cost_study(out_dir={str(out)!r}, config={cfg!r})"
     old_threads = torch.get_num_threads()
@@ -934,7 +934,7 @@ def run_cost_study(
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     load_start = _load_avg()
     t_start, cpu_start = time.perf_counter(), time.process_time()
-    commit = _git_commit()
+    commit = git_commit()
     try:
         fit, val, test = cost_data(cfg, data_root)
         common = dict(loss="variational", epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
@@ -1034,7 +1034,7 @@ def run_cost_study(
         "selections_on_hypernetwork": selections,
         "torch_version": torch.__version__,
         "python": platform.python_version(),
-        "hardware": {**_hardware("cpu"), "torch_threads": cfg.threads or old_threads},
+        "hardware": {**hardware("cpu"), "torch_threads": cfg.threads or old_threads},
         "load_average_start": load_start,
         "load_average_end": _load_avg(),
         "git_commit": commit,
@@ -1052,7 +1052,7 @@ def run_cost_study(
     }
     paths = {}
     for name, text in texts.items():
-        _atomic_write(out / name, text)  # readers see the old file or the new one, never a part
+        atomic_write(out / name, text)  # readers see the old file or the new one, never a part
         paths[name] = out / name
     return paths
 
@@ -1195,9 +1195,9 @@ def load_choosing_results(results_dir: str | os.PathLike | None = None, name: st
     ``results/`` or, in an installed package, the copy shipped inside it (as
     ``varhyper_mini.study.load_results`` finds them).
     """
-    from .study import _results_root
+    from .provenance import results_root
 
-    base = Path(results_dir) if results_dir is not None else _results_root()
+    base = Path(results_dir) if results_dir is not None else results_root()
     folder = base / name
     missing = [f for f in CHOOSING_FILES if not (folder / f).is_file()]
     if missing:

@@ -17,7 +17,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 import zlib
@@ -34,6 +33,7 @@ from . import data as data_mod
 from . import models
 from .hypernets import ConstantHypernet, Hypernet, LinearHypernet, PiecewiseLinearHypernet
 from .losses import LOSSES
+from .provenance import atomic_write, git_commit, hardware, load_average, results_root
 from .prune import (
     FRACTIONS,
     SCOPES,
@@ -295,44 +295,6 @@ def load_data(cfg: StudyConfig, root: str | os.PathLike | None = None, device: s
     return train.to(device), test.to(device)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _git_commit() -> str:
-    try:
-        here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True, text=True
-        ).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):  # not on every platform
-        return None
-
-
-def _hardware(device: str) -> dict:
-    info = {
-        "device": device,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-    }
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
 def paper_criterion(loss: str) -> str:
     """The paper's pruning criterion for a loss: |mu|/sigma ("var") for L1 and L2, |w| for L3."""
     return "simple" if loss == "base" else "var"
@@ -474,18 +436,18 @@ def run_study(
                 f"{config_path} and {out / 'jobs'} to start over"
             )
     else:
-        _atomic_write(config_path, json.dumps(cfg_dict, indent=2))
+        atomic_write(config_path, json.dumps(cfg_dict, indent=2))
     all_jobs = _shard(plan_jobs(cfg), shard)
     pending = [j for j in all_jobs if not (out / "jobs" / f"{j.name}.json").exists()]
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    load_start = _load_average()
+    load_start = load_average()
     t_start = time.perf_counter()
-    commit = _git_commit()  # the code that runs: taken at the start, before anything can change
+    commit = git_commit()  # the code that runs: taken at the start, before anything can change
     summary = {"total": len(all_jobs), "skipped": len(all_jobs) - len(pending), "ran": 0}
     if pending:
         train_data, test = load_data(cfg, data_root, device)
         if cfg.dataset == "cifar10":
-            _atomic_write(out / "data_source.txt", f"train: {train_data.name}; test: {test.name}")
+            atomic_write(out / "data_source.txt", f"train: {train_data.name}; test: {test.name}")
         bar = tqdm(total=len(all_jobs), initial=summary["skipped"], desc=f"{cfg.dataset} jobs",
                    disable=not progress, unit="job")  # fmt: skip
         for group in _groups(cfg, pending):
@@ -522,7 +484,7 @@ def run_study(
                 if save_checkpoints:
                     (out / "checkpoints").mkdir(exist_ok=True)
                     torch.save(net.state_dict(), out / "checkpoints" / f"{job.name}.pt")
-                _atomic_write(out / "jobs" / f"{job.name}.json", json.dumps(record))
+                atomic_write(out / "jobs" / f"{job.name}.json", json.dumps(record))
             summary["ran"] += len(group)
             bar.update(len(group))
         bar.close()
@@ -536,13 +498,13 @@ def run_study(
         "wall_seconds": time.perf_counter() - t_start,
         # The machine's 1, 5 and 15 minute load averages: a study timed alone starts near 0.
         "load_average_start": load_start,
-        "load_average_end": _load_average(),
-        "hardware": _hardware(device),
+        "load_average_end": load_average(),
+        "hardware": hardware(device),
         "git_commit": commit,
     }
     runs_path = out / "runs.json"
     runs = json.loads(runs_path.read_text()) if runs_path.exists() else []
-    _atomic_write(runs_path, json.dumps([*runs, run_info], indent=2))
+    atomic_write(runs_path, json.dumps([*runs, run_info], indent=2))
     if shard is None:
         merge(out)
     return summary
@@ -572,10 +534,10 @@ def merge(out: str | os.PathLike) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=CSV_COLUMNS).sort_values(
         ["implementation", "lam", "run", *RULE_COLUMNS, "fraction"], kind="stable"
     )
-    _atomic_write(out / "pruning.csv", df.to_csv(index=False))
+    atomic_write(out / "pruning.csv", df.to_csv(index=False))
     if sigma_rows:
         sig = pd.DataFrame(sigma_rows, columns=SIGMA_COLUMNS).sort_values(["implementation", "lam", "run", "layer"])
-        _atomic_write(out / "sigma.csv", sig.to_csv(index=False))
+        atomic_write(out / "sigma.csv", sig.to_csv(index=False))
     from . import __version__
 
     runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").exists() else []
@@ -603,7 +565,7 @@ def merge(out: str | os.PathLike) -> pd.DataFrame:
     }
     if cfg.dataset == "cifar10":
         provenance["data_source"] = _cifar_source_note(out)
-    _atomic_write(out / "provenance.json", json.dumps(provenance, indent=2))
+    atomic_write(out / "provenance.json", json.dumps(provenance, indent=2))
     return df
 
 
@@ -643,7 +605,7 @@ def _cifar_source_note(out: Path) -> str:
 
 def load_results(name: str, results_dir: str | os.PathLike | None = None) -> tuple[pd.DataFrame, dict]:
     """A committed study's ``pruning.csv`` and ``provenance.json``, e.g. ``load_results("mnist")``."""
-    base = Path(results_dir) if results_dir else _results_root()
+    base = Path(results_dir) if results_dir else results_root()
     folder = base / name
     csv = folder / "pruning.csv"
     if not csv.exists():
@@ -663,7 +625,7 @@ def load_sigma(name: str, results_dir: str | os.PathLike | None = None) -> pd.Da
 
     Raises ``FileNotFoundError`` for a study that did not record it (older than the rules).
     """
-    base = Path(results_dir) if results_dir else _results_root()
+    base = Path(results_dir) if results_dir else results_root()
     csv = base / name / "sigma.csv"
     if not csv.exists():
         raise FileNotFoundError(f"no sigma statistics at {csv}; rerun the study with this version to record them")
@@ -694,18 +656,6 @@ def select_rule(
             f"evaluation={evaluation}; this table has {df[RULE_COLUMNS].drop_duplicates().to_dict('records')}"
         )
     return out
-
-
-def _results_root() -> Path:
-    """``results/`` of a checkout, else the copy shipped inside the installed package."""
-    env = os.environ.get("VARHYPER_RESULTS")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve().parent
-    for cand in (here.parent / "results", here / "results"):
-        if (cand / "paper" / "paper_tables.csv").is_file():  # ours, not another package's folder
-            return cand
-    return here.parent / "results"
 
 
 def summarise(df: pd.DataFrame, lams: Sequence[float] | None = None, **rule) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from . import losses
 from ._checks import as_int, as_positive, check_has_values, check_target
 from .data import TensorData, batches
 from .gaussian import GaussianParams, ParamSpec
-from .hypernets import Hypernet, _layout_free, call_with, channels_last, check_lam, evaluation
+from .hypernets import Hypernet, call_with, channels_last, check_lam, evaluation, layout_free
 
 __all__ = ["LogUniform", "History", "train", "train_many", "accuracy", "evaluate", "predict"]
 
@@ -312,7 +312,7 @@ def train_many(
 
     vstep = torch.func.vmap(per_model)
     # Decided once: channels-last images only for targets made of built-in layers (see channels_last).
-    xb_layout = channels_last if _layout_free(target) else nn.Identity()
+    xb_layout = channels_last if layout_free(target) else nn.Identity()
 
     histories = [History() for _ in range(m)]
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)

@@ -45,8 +45,9 @@ from . import losses, models
 from .data import TensorData
 from .gaussian import GaussianParams
 from .hypernets import ConstantHypernet, Hypernet, LinearHypernet, PiecewiseLinearHypernet
+from .provenance import atomic_write, hardware, results_root
+from .provenance import git_commit as current_commit
 from .prune import FRACTIONS, pruning_curve, relevance
-from .study import _atomic_write, _git_commit, _hardware, _results_root
 from .theory import sym_kl
 from .train import LogUniform, accuracy, train, train_many
 
@@ -622,7 +623,7 @@ def pruning_distance(pruning: pd.DataFrame) -> pd.DataFrame:
 
 def results_dir() -> Path:
     """Where the committed Wine results live: ``results/wine`` of the checkout."""
-    return _results_root() / "wine"
+    return results_root() / "wine"
 
 
 DEFAULT_COMMAND = "python -m varhyper_mini wine"
@@ -650,19 +651,19 @@ def write_results(
     validate_table(results.table, results.config)
     table = results.table.sort_values(["model", "n_pieces", "stage", "lam", "run"])
     paths = {"csv": folder / "sym_kl.csv", "theorem2": folder / "theorem2.csv", "pruning": folder / "pruning.csv"}
-    _atomic_write(paths["csv"], table.to_csv(index=False))
-    _atomic_write(paths["theorem2"], results.theorem2.to_csv(index=False))
-    _atomic_write(paths["pruning"], results.pruning.to_csv(index=False))
+    atomic_write(paths["csv"], table.to_csv(index=False))
+    atomic_write(paths["theorem2"], results.theorem2.to_csv(index=False))
+    atomic_write(paths["pruning"], results.pruning.to_csv(index=False))
     provenance = {
         "package": "varhyper_mini",
         "package_version": __version__,
         "torch_version": torch.__version__,
         "python": platform.python_version(),
-        "git_commit": git_commit or _git_commit(),
+        "git_commit": git_commit or current_commit(),
         "command": command,
         "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": {k: round(v, 2) for k, v in results.seconds.items()},
-        "hardware": _hardware(str(next(iter(results.direct.values())).mean.device)),
+        "hardware": hardware(str(next(iter(results.direct.values())).mean.device)),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "config": dataclasses.asdict(results.config),
         "data": "Wine (sklearn.datasets.load_wine), permutation with seed 42: 142 train / 36 test, "
@@ -671,7 +672,7 @@ def write_results(
         "note": note,
     }
     paths["provenance"] = folder / "provenance.json"
-    _atomic_write(paths["provenance"], json.dumps(provenance, indent=2))
+    atomic_write(paths["provenance"], json.dumps(provenance, indent=2))
     return paths
 
 
