@@ -130,3 +130,39 @@ def test_flops_per_training_image_counts_a_linear_layer():
     assert flops == 4 * 13 * 3
     cnn = study.flops_per_training_image(models.cifar_cnn(), (3, 32, 32))
     assert 1.0e9 < cnn < 1.5e9  # about 0.42 GFLOP forward, twice that backward
+
+
+def test_cifar_cnn_width_scales_every_layer():
+    narrow, full = models.cifar_cnn(0.25), models.cifar_cnn()
+    assert narrow(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert narrow.conv1.out_channels == 12 and narrow.fc1.in_features == 64 * 8 * 8 and narrow.fc2.out_features == 16
+    assert full.conv1.out_channels == 48 and full.fc1.out_features == 512  # 1.0 is the paper's network
+    with pytest.raises(ValueError, match="width must be a positive number"):
+        models.cifar_cnn(0)
+
+
+def test_cifar_presets_state_their_scale():
+    cpu, gpu, paper = (study.preset("cifar10", n) for n in ("cpu", "gpu", "paper"))
+    assert cpu.width == 0.25 and cpu.runs >= 3 and cpu.lams == (0.01, 0.1, 1.0)
+    assert set(cpu.implementations) == set(study.IMPLEMENTATIONS)  # Table 2's six and Figure 8's covariance
+    assert gpu.width == 1.0 and gpu.train_subset is None and gpu.amp
+    assert (paper.init_log_sigma, paper.epochs, paper.runs, paper.width) == (-3.0, 50, 5, 1.0)
+    quick = study.preset("cifar10", "quick")
+    for name in ("width", "lr", "init_log_sigma", "batch_size"):  # quick mode only shrinks sizes
+        assert getattr(quick, name) == getattr(cpu, name)
+    with pytest.raises(ValueError, match="CIFAR-10 network only"):
+        study.preset("mnist", "quick", width=0.5)
+
+
+def test_cifar_quick_slice_on_the_jpeg_images(tmp_path, data_root):
+    cfg = study.preset("cifar10", "quick")
+    study.run_study(cfg, tmp_path, data_root, progress=False)
+    df, prov = study.load_results(tmp_path.name, tmp_path.parent)
+    assert list(df.columns) == study.CSV_COLUMNS
+    assert set(df.scope) == {"layer", "global"} and set(df.correction) == {"none", "bias"}
+    assert df.accuracy.between(0, 1).all()
+    assert "JPEG subset" in prov["data_source"] and prov["config"]["width"] == 0.25
+    assert prov["runs"][0]["bf16_autocast"] is False  # CPU: full precision
+    sigma = pd.read_csv(tmp_path / "sigma.csv")
+    assert {"conv1.weight", "fc3.weight"} <= set(sigma.layer)
+    assert (sigma.init_log_sigma == -6.0).all()

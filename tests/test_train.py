@@ -387,3 +387,24 @@ def test_empty_data_is_one_error_in_training_and_evaluation():
     ):
         with pytest.raises(ValueError, match="data is empty"):
             call()
+
+
+def test_bf16_autocast_trains_the_target_in_mixed_precision():
+    # The same seeds with and without autocast: the first epoch's loss agrees to bf16 precision,
+    # and the hypernetwork's parameters stay float32.
+    from varhyper_mini import models
+    from varhyper_mini.data import TensorData
+    from varhyper_mini.hypernets import LinearHypernet
+    from varhyper_mini.train import LogUniform, train
+
+    x, y = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(1)), torch.arange(64) % 10
+    losses = []
+    for amp in (False, True):
+        torch.manual_seed(0)
+        target = models.cifar_cnn(0.125)
+        h = LinearHypernet(target, lam_range=(0.01, 1.0), variational=True, init_log_sigma=-6.0)
+        hist = train(h, target, TensorData(x, y, "random"), "variational", lam_prior=LogUniform(0.01, 1.0),
+                     epochs=1, batch_size=32, lam_samples=2, progress=False, amp=amp)  # fmt: skip
+        losses.append(hist.nll[0])
+        assert all(p.dtype == torch.float32 for p in h.parameters())
+    assert losses[0] == pytest.approx(losses[1], rel=0.02)

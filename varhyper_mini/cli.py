@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--corrections", type=lambda t: tuple(t.split(",")), help="bias corrections: none,bias")
     int_settings = ["runs", "epochs", "batch-size", "lam-samples", "n-pieces", "train-subset", "test-subset",
                     "seed", "max-group", "mc-samples"]  # fmt: skip
-    float_settings = ["lr", "prior-var", "init-log-sigma"]
+    float_settings = ["lr", "prior-var", "init-log-sigma", "width"]
     for name, typ in [(n, int) for n in int_settings] + [(n, float) for n in float_settings]:
         s.add_argument(f"--{name}", type=typ)
     s.add_argument("--checkpoints", action="store_true", help="also save each trained model (not committed)")
@@ -108,6 +108,7 @@ def _study(args: argparse.Namespace) -> int:
             "scopes",
             "corrections",
             "mc_samples",
+            "width",
         )  # fmt: skip
     }
     for key in ("lams", "lam_range"):

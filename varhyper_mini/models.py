@@ -30,31 +30,46 @@ def mnist_mlp(hidden: int = 50) -> nn.Module:
     )
 
 
-def cifar_cnn() -> nn.Module:
-    """The CIFAR-10 network of the authors' code (see the reproduction notes).
+def cifar_cnn(width: float = 1.0) -> nn.Module:
+    """The CIFAR-10 network of the authors' code (see the reproduction notes), optionally narrower.
 
     3x3 convolutions with padding 1: 3->48, 48->96, max-pool 2, 96->192, 192->256,
     max-pool 2, then fully connected 16384->512->64->10, ReLU throughout; no batch norm,
-    no dropout.
+    no dropout. Input (N, 3, 32, 32), output logits (N, 10).
+
+    Args:
+        width: multiplies every channel count and hidden width (rounded, at least 1); 1.0 is
+            the paper's network (9,074,218 parameters), 0.25 a network that 2 CPU cores
+            train in seconds per epoch on 5,000 images (567,730 parameters).
+
+    Raises:
+        ValueError: ``width`` is not a positive finite number.
     """
+    if not (isinstance(width, (int, float)) and 0 < width < float("inf")):
+        raise ValueError(f"width must be a positive number (1.0 is the paper's network), got {width!r}")
+
+    def w(n: int) -> int:
+        return max(1, round(n * width))
+
+    c1, c2, c3, c4, h1, h2 = w(48), w(96), w(192), w(256), w(512), w(64)
     return nn.Sequential(
         OrderedDict(
-            conv1=nn.Conv2d(3, 48, 3, padding=1),
+            conv1=nn.Conv2d(3, c1, 3, padding=1),
             relu1=nn.ReLU(),
-            conv2=nn.Conv2d(48, 96, 3, padding=1),
+            conv2=nn.Conv2d(c1, c2, 3, padding=1),
             relu2=nn.ReLU(),
             pool1=nn.MaxPool2d(2),
-            conv3=nn.Conv2d(96, 192, 3, padding=1),
+            conv3=nn.Conv2d(c2, c3, 3, padding=1),
             relu3=nn.ReLU(),
-            conv4=nn.Conv2d(192, 256, 3, padding=1),
+            conv4=nn.Conv2d(c3, c4, 3, padding=1),
             relu4=nn.ReLU(),
             pool2=nn.MaxPool2d(2),
             flatten=nn.Flatten(),
-            fc1=nn.Linear(256 * 8 * 8, 512),
+            fc1=nn.Linear(c4 * 8 * 8, h1),
             relu5=nn.ReLU(),
-            fc2=nn.Linear(512, 64),
+            fc2=nn.Linear(h1, h2),
             relu6=nn.ReLU(),
-            fc3=nn.Linear(64, 10),
+            fc3=nn.Linear(h2, 10),
         )
     )
 

@@ -75,8 +75,11 @@ def _nll_per_sample(logits: Tensor, y: Tensor) -> Tensor:
 class _Step(nn.Module):
     """The per-model loss of one step, written for ``torch.func.functional_call``."""
 
-    def __init__(self, hypernet: Hypernet, target: nn.Module, loss: str, n_train: int, prior_var: float):
+    def __init__(
+        self, hypernet: Hypernet, target: nn.Module, loss: str, n_train: int, prior_var: float, amp: bool = False
+    ):
         super().__init__()
+        self.amp = amp  # bfloat16 autocast for the target's forward pass only; KL and lambda code stay float32
         self.hypernet = hypernet
         self.target = [target]  # a list, so the target's parameters are not registered here
         self.loss, self.n_train, self.prior_var = loss, n_train, prior_var
@@ -91,19 +94,21 @@ class _Step(nn.Module):
         sigma = None if log_sigma is None else torch.exp(log_sigma)
         w = mean if sigma is None else torch.addcmul(mean, sigma, eps)
         target, k = self.target[0], u.shape[0]
-        if k == 1:  # one weight set: plain views, no per-sample indexing in the graph
-            logits = torch.func.functional_call(target, self.spec.unflatten(w.reshape(-1)), (x,))
-            nll = F.cross_entropy(logits, y).reshape(1)
-        else:
-            weights = self.spec.unflatten(w)
-            if self.loop_over_lams:
-                calls = [
-                    torch.func.functional_call(target, {n: t[i] for n, t in weights.items()}, (x,)) for i in range(k)
-                ]
-                logits = torch.stack(calls)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            if k == 1:  # one weight set: plain views, no per-sample indexing in the graph
+                logits = torch.func.functional_call(target, self.spec.unflatten(w.reshape(-1)), (x,))
             else:
-                logits = torch.func.vmap(lambda p: torch.func.functional_call(target, p, (x,)))(weights)
-            nll = _nll_per_sample(logits, y)
+                weights = self.spec.unflatten(w)
+                if self.loop_over_lams:
+                    calls = [
+                        torch.func.functional_call(target, {n: t[i] for n, t in weights.items()}, (x,))
+                        for i in range(k)
+                    ]
+                    logits = torch.stack(calls)
+                else:
+                    logits = torch.func.vmap(lambda p: torch.func.functional_call(target, p, (x,)))(weights)
+        logits = logits.float()
+        nll = F.cross_entropy(logits, y).reshape(1) if k == 1 else _nll_per_sample(logits, y)
         if callable(self.loss):  # a user-defined penalty (e.g. a course assignment's new prior)
             params = GaussianParams.from_flat(self.spec, mean, log_sigma)
             pen = self.loss(params, lam, self.n_train, self.prior_var)
@@ -234,6 +239,7 @@ def train_many(
     clip_value: float | None = 1.0,
     progress: bool = True,
     desc: str = "training",
+    amp: bool = False,
 ) -> list[History]:
     """Train independent hypernetworks of the same form in one vectorised loop.
 
@@ -253,6 +259,10 @@ def train_many(
         n_train: the N that scales the penalty; defaults to ``len(data)``.
         prior_var: the prior variance alpha_pr.
         clip_value: gradient clipping by value, as in the authors' code (None: off).
+        amp: automatic mixed precision: the target's forward pass in bfloat16 under
+            ``torch.autocast`` (the hypernetwork, KL and optimiser stay in float32). For GPUs
+            with bfloat16 (compute capability 8.0 or later); raises ``ValueError`` elsewhere
+            on CUDA. On CPU it runs but is rarely faster.
     Returns:
         One ``History`` per model.
     Raises:
@@ -284,6 +294,8 @@ def train_many(
     if clip_value is not None:
         clip_value = as_positive(clip_value, "clip_value")
     device = next(hypernets[0].parameters()).device
+    if amp and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("amp=True needs a GPU with bfloat16 (compute capability 8.0 or later); train with amp=False")
     data = data.to(device)
     target = _on_device(target, device)
 
@@ -291,7 +303,7 @@ def train_many(
     p = hypernets[0].spec.total
     variational = hypernets[0].variational
     gens = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
-    step = _Step(hypernets[0], target, loss, n_train, prior_var)
+    step = _Step(hypernets[0], target, loss, n_train, prior_var, amp=bool(amp))
     if m == 1:
         # One model: train its own parameters directly, no stacking or vmap needed.
         params = {f"hypernet.{n}": t for n, t in hypernets[0].named_parameters()}
@@ -402,6 +414,7 @@ def train(
     prior_var: float = 1.0,
     clip_value: float | None = 1.0,
     progress: bool = True,
+    amp: bool = False,
 ) -> History:
     """Algorithm 1 for one hypernetwork: minimise E_lambda[loss(G(lambda))] with Adam.
 
@@ -414,7 +427,7 @@ def train(
     return train_many(
         [hypernet], target, data, loss, lams=lams, lam_prior=lam_prior, seeds=[seed],
         epochs=epochs, lr=lr, batch_size=batch_size, lam_samples=lam_samples, n_train=n_train,
-        prior_var=prior_var, clip_value=clip_value, progress=progress,
+        prior_var=prior_var, clip_value=clip_value, progress=progress, amp=amp,
     )[0]  # fmt: skip
 
 
