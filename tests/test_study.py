@@ -166,3 +166,32 @@ def test_cifar_quick_slice_on_the_jpeg_images(tmp_path, data_root):
     sigma = pd.read_csv(tmp_path / "sigma.csv")
     assert {"conv1.weight", "fc3.weight"} <= set(sigma.layer)
     assert (sigma.init_log_sigma == -6.0).all()
+
+
+def test_slurm_scripts_map_array_tasks_onto_shards(tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    slurm = Path(__file__).resolve().parent.parent / "tools" / "slurm"
+    env = {**os.environ, "PYTHON": "echo"}
+    seen = []
+    for task in (0, 1, 2):  # an array submitted as --array=0-2
+        out = subprocess.run(
+            ["bash", str(slurm / "study.sbatch"), "cifar10", "gpu", "res"], capture_output=True, text=True,
+            env={**env, "SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_COUNT": "3"},
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        seen.append(out.stdout.split("--shard ")[1].split()[0])
+    assert seen == ["1/3", "2/3", "3/3"]
+    # submit.sh queues the array, then the merge with a dependency on the array's id
+    fake = tmp_path / "sbatch"
+    fake.write_text('#!/bin/bash\necho "$@" >> "$LOG"\necho 4242\n')
+    fake.chmod(0o755)
+    log = tmp_path / "log"
+    out = subprocess.run(["bash", str(slurm / "submit.sh"), "mnist", "paper", "res", "4"], capture_output=True,
+                         text=True, env={**env, "SBATCH": str(fake), "LOG": str(log)})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    calls = log.read_text().splitlines()
+    assert calls[0].startswith("--parsable --array=1-4") and "mnist paper res" in calls[0]
+    assert calls[1].startswith("--dependency=afterok:4242") and calls[1].endswith("merge.sbatch res")
