@@ -17,6 +17,7 @@ __all__ = [
     "plot_pruning_grid",
     "plot_average_curves",
     "plot_surface",
+    "plot_weight_scales",
 ]
 
 LOSS_LABELS = {"variational": "variational (L1)", "covariance": "covariance (L2)", "base": "base (L3)"}
@@ -145,4 +146,30 @@ def plot_surface(df: pd.DataFrame, implementation: str = "variational-piecewise"
     ax.set_ylabel("log10 λ")
     ax.set_zlabel("accuracy")
     ax.set_title(f"({LETTERS[implementation]}) {implementation}")
+    return ax
+
+
+def plot_weight_scales(scales: pd.DataFrame, ax=None):
+    """Per layer, the typical |w| at initialisation and |mu| after training against sigma at initialisation.
+
+    ``scales`` is ``reproduction.weight_scales``' output; the bars are the weights' scale (log
+    axis), the horizontal lines sigma = exp(initial log sigma). Where a line is above a bar, a
+    weight sampled from q at initialisation is mostly noise.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6))
+    x = np.arange(len(scales))
+    has_trained = "trained_abs_mu" in scales.columns
+    width = 0.4 if has_trained else 0.6
+    ax.bar(x - (width / 2 if has_trained else 0), scales.init_abs_w, width, label="mean |w| at initialisation")
+    if has_trained:
+        ax.bar(x + width / 2, scales.trained_abs_mu, width, label="mean |μ| after training")
+    for i, col in enumerate(c for c in scales.columns if c.startswith("sigma_")):
+        v = float(scales[col].iloc[0])
+        ax.axhline(v, color=f"C{i + 3}", ls="--", label=f"σ at initialisation, log σ = {col[6:]}")
+    ax.set_xticks(x, scales.layer.str.replace(".weight", "", regex=False))
+    ax.set_yscale("log")
+    ax.set_ylabel("scale")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7)
     return ax
