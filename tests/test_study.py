@@ -195,3 +195,16 @@ def test_slurm_scripts_map_array_tasks_onto_shards(tmp_path):
     calls = log.read_text().splitlines()
     assert calls[0].startswith("--parsable --array=1-4") and "mnist paper res" in calls[0]
     assert calls[1].startswith("--dependency=afterok:4242") and calls[1].endswith("merge.sbatch res")
+
+
+def test_seconds_per_epoch_per_implementation():
+    prov = {"config": {"epochs": 10}, "seconds_per_job": {
+        "base-direct__lam-0.01__run-0": {"train": 20.0, "eval": 1.0, "group": 1},
+        "base-direct__lam-1__run-0": {"train": 40.0, "eval": 3.0, "group": 1},
+        "variational-linear__lam-all__run-0": {"train": 50.0, "eval": 5.0, "group": 1}}}  # fmt: skip
+    t = study.seconds_per_epoch(prov).set_index("implementation")
+    assert list(t.index) == ["variational-linear", "base-direct"]  # the package's order
+    assert t.loc["base-direct", "seconds_per_epoch"] == pytest.approx(3.0) and t.loc["base-direct", "jobs"] == 2
+    assert t.loc["variational-linear", "eval_seconds"] == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="no job times"):
+        study.seconds_per_epoch({"config": {"epochs": 1}, "seconds_per_job": {}})

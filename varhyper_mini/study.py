@@ -69,6 +69,7 @@ __all__ = [
     "load_sigma",
     "load_data",
     "training_passes",
+    "seconds_per_epoch",
 ]
 
 HYPERNETS = ("direct", "linear", "piecewise")
@@ -766,3 +767,29 @@ def training_passes(cfg: StudyConfig, n_train: int) -> int:
         k = 1 if job.hypernet == "direct" else cfg.lam_samples
         total += cfg.epochs * n_train * k
     return total
+
+
+def seconds_per_epoch(provenance: dict) -> pd.DataFrame:
+    """Training seconds per epoch and evaluation seconds per job, per implementation, from a study's provenance.
+
+    One row per implementation: mean and spread over its jobs of ``train_seconds / epochs`` (a
+    job's wall time, including batching and augmentation; for jobs trained together in a vmapped
+    group, the group's time divided by its size) and of the evaluation of every pruning rule. Raises ``ValueError`` when the provenance has no timed jobs.
+    """
+    per_job = provenance.get("seconds_per_job") or {}
+    if not per_job:
+        raise ValueError("this provenance records no job times; it was written before the study finished a job")
+    epochs = provenance["config"]["epochs"]
+    rows = [
+        {"implementation": name.split("__")[0], "epoch": t["train"] / epochs, "eval": t["eval"]}
+        for name, t in per_job.items()
+    ]
+    df = pd.DataFrame(rows)
+    out = df.groupby("implementation", sort=False).agg(
+        seconds_per_epoch=("epoch", "mean"),
+        spread=("epoch", "std"),
+        eval_seconds=("eval", "mean"),
+        jobs=("epoch", "size"),
+    )
+    order = [i for i in IMPLEMENTATIONS if i in out.index]
+    return out.loc[order].reset_index()
