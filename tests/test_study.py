@@ -208,3 +208,10 @@ def test_seconds_per_epoch_per_implementation():
     assert t.loc["variational-linear", "eval_seconds"] == pytest.approx(5.0)
     with pytest.raises(ValueError, match="no job times"):
         study.seconds_per_epoch({"config": {"epochs": 1}, "seconds_per_job": {}})
+
+
+def test_describe_provenance_names_command_commit_and_each_run():
+    _, prov = study.load_results("cifar10-init-sigma/init-log-sigma-6")
+    text = study.describe_provenance(prov)
+    assert prov["command"] in text and prov["git_commit"] in text and "JPEG subset" in text
+    assert text.count("\n  run ") == len(prov["runs"]) and "min of wall time" in text

@@ -70,6 +70,7 @@ __all__ = [
     "load_data",
     "training_passes",
     "seconds_per_epoch",
+    "describe_provenance",
 ]
 
 HYPERNETS = ("direct", "linear", "piecewise")
@@ -774,7 +775,8 @@ def seconds_per_epoch(provenance: dict) -> pd.DataFrame:
 
     One row per implementation: mean and spread over its jobs of ``train_seconds / epochs`` (a
     job's wall time, including batching and augmentation; for jobs trained together in a vmapped
-    group, the group's time divided by its size) and of the evaluation of every pruning rule. Raises ``ValueError`` when the provenance has no timed jobs.
+    group, the group's time divided by its size) and of the evaluation of every pruning rule.
+    Raises ``ValueError`` when the provenance has no timed jobs.
     """
     per_job = provenance.get("seconds_per_job") or {}
     if not per_job:
@@ -793,3 +795,28 @@ def seconds_per_epoch(provenance: dict) -> pd.DataFrame:
     )
     order = [i for i in IMPLEMENTATIONS if i in out.index]
     return out.loc[order].reset_index()
+
+
+def describe_provenance(provenance: dict) -> str:
+    """A study's provenance as a few lines of text: command, commit, versions, data, hardware, wall time and load.
+
+    ``provenance`` is the dict ``load_results`` returns. The wall time is the sum over the
+    study's runs (a resumed or sharded study has several; shards that ran side by side count
+    each).
+    """
+    runs = provenance.get("runs") or []
+    wall = sum(r.get("wall_seconds", 0.0) for r in runs)
+    lines = [
+        f"command: {provenance.get('command')}",
+        f"commit {provenance.get('git_commit')}; package {provenance.get('package_version')}; "
+        f"torch {provenance.get('torch_version')}; Python {provenance.get('python')}",
+        f"data: {provenance.get('data_source') or provenance.get('data')}",
+        f"{provenance.get('started')} to {provenance.get('ended')}: {len(runs)} run(s), {wall / 60:.1f} min of "
+        f"wall time summed over them; jobs missing: {len(provenance.get('jobs_missing', []))}",
+    ]
+    for r in runs:
+        lines.append(
+            f"  run {r.get('shard') or 'whole'}: {r.get('jobs_ran')} jobs, {r.get('wall_seconds', 0.0) / 60:.1f} min, "
+            f"load average {r.get('load_average_start')} -> {r.get('load_average_end')}, hardware {r.get('hardware')}"
+        )
+    return "\n".join(lines)
