@@ -1,13 +1,16 @@
 """The built HTML book in a real browser (headless Chromium through Playwright).
 
 Runs after `make book` (`make site-test`); skipped, with the reason shown, when the book is not
-built or Chromium is missing. CI installs Chromium, so there it always runs.
+built or Chromium is missing. CI installs Chromium, so there it always runs. VARHYPER_SITE names
+another built site to test (`make student-test` sets it to the student edition).
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -16,8 +19,8 @@ from urllib.parse import unquote, urljoin, urlparse
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
-SHOTS = ROOT / "_build" / "screenshots"
+HTML = Path(os.environ.get("VARHYPER_SITE") or ROOT / "_build" / "html").resolve()
+SHOTS = HTML.parent / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run",
         "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -54,10 +57,9 @@ def browser():
         b.close()
 
 
-def _visit(browser, url: str, base: str, screenshot: Path | None = None) -> dict:
-    """Open a page with external requests blocked; return its errors, links and images."""
+def _new_page(browser, base: str, external: set):
+    """A browser page on which every request outside the local server fails (no internet)."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    errors, external = [], set()
 
     def route(r):
         if r.request.url.startswith(base):
@@ -67,6 +69,13 @@ def _visit(browser, url: str, base: str, screenshot: Path | None = None) -> dict
             r.abort()
 
     page.route("**/*", route)
+    return page
+
+
+def _visit(browser, url: str, base: str, screenshot: Path | None = None) -> dict:
+    """Open a page with external requests blocked; return its errors, links and images."""
+    errors, external = [], set()
+    page = _new_page(browser, base, external)
     page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
 
     def console(msg):
@@ -137,3 +146,68 @@ def test_chapters_show_figures_and_colab_links(server, browser):
             if not (link.startswith("https://colab.research.google.com/github/") and (ROOT / nb).exists()):
                 problems.append(f"{rel}: Colab link does not point at a notebook of this repository: {link}")
     assert not problems, "\n".join(problems)
+
+
+# Raw TeX that a reader would see where MathJax did not typeset: the delimiters Sphinx writes
+# around math, and $$ or \begin{...} where a formula escaped MyST's math parsing.
+RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{")
+
+MATH_JS = """async () => {
+    const started = Boolean(window.MathJax && MathJax.startup && MathJax.startup.promise);
+    let typeset = false;
+    if (started) {
+        const timeout = new Promise(resolve => setTimeout(() => resolve(false), 20000));
+        typeset = await Promise.race([MathJax.startup.promise.then(() => true), timeout]);
+    }
+    const main = document.querySelector('main') || document.body;
+    const math = [...main.querySelectorAll('span.math, div.math')];
+    // Undefined macros (\\KL without the book's macros) render as red text, not as an error.
+    const items = typeset ? [...MathJax.startup.document.math] : [];
+    const broken = items.filter(m => /<merror|mathcolor="red"/.test(MathJax.startup.toMML(m.root)))
+        .map(m => m.math);
+    // The visible text of the page, code excepted (code may show TeX on purpose).
+    const code = [...main.querySelectorAll('pre, code')];
+    code.forEach(e => { e.dataset.display = e.style.display; e.style.display = 'none'; });
+    const text = main.innerText;
+    code.forEach(e => { e.style.display = e.dataset.display; });
+    return {
+        started, typeset, text, broken,
+        math: math.length,
+        untypeset: math.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 60)),
+        containers: main.querySelectorAll('mjx-container').length,
+        kl: typeset ? MathJax.tex2mml('\\\\KL') : '',
+    };
+}"""
+
+
+def test_math_is_typeset_offline(server, browser):
+    """Every page: MathJax (shipped with the build) typesets every formula with no internet."""
+    problems, pages_with_math = [], 0
+    for path in _pages():
+        rel = path.relative_to(HTML).as_posix()
+        if 'http-equiv="refresh"' in path.read_text(encoding="utf8").lower():
+            continue  # index.html only redirects to the first page, which is tested itself
+        external: set = set()
+        page = _new_page(browser, server, external)
+        page.goto(urljoin(server, rel), wait_until="load")
+        info = page.evaluate(MATH_JS)
+        page.close()
+        raw = list(RAW_TEX.finditer(info["text"]))
+        for m in raw[:3]:
+            context = info["text"][max(0, m.start() - 40) : m.end() + 40].replace("\n", " ")
+            problems.append(f"{rel}: raw TeX {m.group()!r} in the visible text ({len(raw)} in all): ...{context}...")
+        if not info["math"]:
+            continue
+        pages_with_math += 1
+        if not info["typeset"]:
+            blocked = f" (blocked requests to {', '.join(sorted(external))})" if external else ""
+            problems.append(f"{rel}: {info['math']} formulas but MathJax did not start{blocked}")
+            continue
+        if info["containers"] == 0 or info["untypeset"]:
+            problems.append(f"{rel}: formulas without an mjx-container: {info['untypeset'][:3]}")
+        if info["broken"]:
+            problems.append(f"{rel}: MathJax errors or undefined macros in {info['broken'][:3]}")
+        if "KL" not in info["kl"] or 'mathcolor="red"' in info["kl"]:
+            problems.append(f"{rel}: the KL macro of _config.yml is not defined: {info['kl']}")
+    assert not problems, "\n".join(problems)
+    assert pages_with_math > 0, "no page has math: the check above checked nothing"
