@@ -9,7 +9,7 @@ ifneq ($(wildcard $(SHARED_DATA)),)
 export VARHYPER_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: install test lint format unit chapters book site-test bench clean
+.PHONY: install test lint format unit chapters book book-student site-test student-test bench clean
 
 install: $(STAMP)
 
@@ -42,9 +42,19 @@ test: $(STAMP) lint
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
+# The student edition: every exercise solution left out, into _build/student/_build/html. It reuses
+# the notebooks that the last `make book` executed, and executes only those whose code changed since.
+book-student: $(STAMP)
+	$(PY) tools/build_student.py
+
 # The built site in headless Chromium (run after `make book`).
 site-test: $(STAMP)
 	$(PY) -m pytest tests/test_site.py -v
+
+# The student edition against the default build (no solution text left), then in Chromium.
+student-test: $(STAMP)
+	$(PY) -m pytest tests/test_student_edition.py -v
+	VARHYPER_SITE=_build/student/_build/html $(PY) -m pytest tests/test_site.py -v
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
