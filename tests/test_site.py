@@ -148,9 +148,10 @@ def test_chapters_show_figures_and_colab_links(server, browser):
     assert not problems, "\n".join(problems)
 
 
-# Raw TeX that a reader would see where MathJax did not typeset: the delimiters Sphinx writes
-# around math, and $$ or \begin{...} where a formula escaped MyST's math parsing.
-RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{")
+# Raw TeX that a reader would see where MathJax did not typeset: the delimiters Sphinx writes around
+# math, $$, and control words (\lambda, \begin) where a formula escaped MyST's math parsing (a line
+# inside $...$ that Markdown read as a list item) or a title with math became plain link text.
+RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\[A-Za-z]{2,}")
 
 MATH_JS = """async () => {
     const started = Boolean(window.MathJax && MathJax.startup && MathJax.startup.promise);
