@@ -195,7 +195,7 @@ def plot_method_diagram():
     w, h, x0, dx = 0.18, 0.2, 0.005, 0.2
     rows = {
         "train": (0.55, "#dbe9f6", [
-            "prior over λ:\nlog λ uniform on Λ,\na new draw per batch",
+            "prior over λ:\nlog λ uniform on Λ,\nnew draws every batch",
             "hypernetwork G(λ)\nlinear (12) or\npiecewise-linear (13)",
             "posterior q(w | λ)\nmeans μ, scales σ",
             "one weight draw\nw = μ + σ ⊙ ε",
