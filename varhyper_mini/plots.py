@@ -18,6 +18,7 @@ __all__ = [
     "plot_average_curves",
     "plot_surface",
     "plot_weight_scales",
+    "plot_method_diagram",
 ]
 
 LOSS_LABELS = {"variational": "variational (L1)", "covariance": "covariance (L2)", "base": "base (L3)"}
@@ -173,3 +174,62 @@ def plot_weight_scales(scales: pd.DataFrame, ax=None):
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=7)
     return ax
+
+
+def plot_method_diagram():
+    """The method as a diagram: Algorithm 1 (training) above Algorithm 2 (choosing lambda, pruning).
+
+    Algorithm 1 draws log lambda from its prior for every minibatch, generates the posterior
+    q(w | lambda) = N(mu, diag sigma^2) with the hypernetwork G (eq. 12 or 13), draws one weight
+    sample and takes a step on the loss at that lambda (eqs. 4-6). Algorithm 2 takes the trained G,
+    picks lambda, scores each weight by the relative density |mu|/sigma (eq. 17; |w| for a
+    deterministic model, eq. 18), deletes the lowest-scoring fraction and predicts with the means.
+    Returns the figure (boxes and arrows, no data).
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(11, 4.6))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0.03, 1.01)
+    ax.axis("off")
+    w, h, x0, dx = 0.18, 0.2, 0.005, 0.2
+    rows = {
+        "train": (0.55, "#dbe9f6", [
+            "prior over λ:\nlog λ uniform on Λ,\nnew draws every batch",
+            "hypernetwork G(λ)\nlinear (12) or\npiecewise-linear (13)",
+            "posterior q(w | λ)\nmeans μ, scales σ",
+            "one weight draw\nw = μ + σ ⊙ ε",
+            "loss at that λ\nL₁ = nll + λ·KL / N\n(or L₂, L₃)",
+        ]),
+        "prune": (0.06, "#fde5cc", [
+            "choose λ\nvalidation NLL or\naccuracy, or a budget",
+            "trained G(λ)\nμ and σ of\nevery weight",
+            "score each weight\n|μ|/σ (17) or |w| (18)",
+            "delete the lowest\nfraction: μ = σ = 0\n(biases kept)",
+            "predict with the\nmean weights:\na small model",
+        ]),
+    }  # fmt: skip
+    for y, color, labels in rows.values():
+        for i, text in enumerate(labels):
+            x = x0 + i * dx
+            ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.005,rounding_size=0.015",
+                                        fc=color, ec="0.3", lw=1))  # fmt: skip
+            ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8.5)
+            if i:
+                ax.add_patch(FancyArrowPatch((x - dx + w, y + h / 2), (x, y + h / 2), arrowstyle="-|>",
+                                             mutation_scale=12, color="0.2"))  # fmt: skip
+    y_train, y_prune = rows["train"][0], rows["prune"][0]
+    red = dict(arrowstyle="-|>", mutation_scale=12, color="C3", lw=1.3)
+    # Algorithm 1's update closes the loop from the loss back to G.
+    start, end = (x0 + 4 * dx + w / 2, y_train + h), (x0 + dx + w / 2, y_train + h)
+    ax.add_patch(FancyArrowPatch(start, end, connectionstyle="arc3,rad=0.18", **red))
+    ax.text(0.58, y_train + h + 0.025, "backpropagate, update G; next batch", color="C3", fontsize=8.5,
+            ha="center", va="bottom")  # fmt: skip
+    # Algorithm 2 starts from the G that Algorithm 1 trained.
+    ax.add_patch(FancyArrowPatch((x0 + dx + w / 2, y_train), (x0 + dx + w / 2, y_prune + h), **red))
+    ax.text(x0 + dx + w / 2 + 0.01, (y_train + y_prune + h) / 2, "after training", color="C3", fontsize=8.5,
+            va="center")  # fmt: skip
+    ax.text(0.5, 0.95, "Algorithm 1: train one hypernetwork for every λ at once", fontsize=11, weight="bold",
+            ha="center")  # fmt: skip
+    ax.text(0.5, y_prune + h + 0.05, "Algorithm 2: choose λ, then prune", fontsize=11, weight="bold", ha="center")
+    return fig
