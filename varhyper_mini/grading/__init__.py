@@ -64,10 +64,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import losses, models
-from .data import DataNotFoundError, TensorData
-from .gaussian import GaussianParams, ParamSpec
-from .hypernets import Hypernet
+from .. import losses, models
+from ..data import DataNotFoundError, TensorData
+from ..gaussian import GaussianParams, ParamSpec
+from ..hypernets import Hypernet
 
 __all__ = [
     "CheckResult",
@@ -238,12 +238,12 @@ def _call(what: str, fn: Callable, *args, **kwargs):
 
 
 def _format_traceback(err: BaseException) -> str | None:
-    """The traceback of ``err`` without the grader's and torch's own frames.
+    """The traceback of ``err`` without the grader's (this package's) and torch's own frames.
 
     What is left is the student's code (and the package code it called); ``None`` when no frame
     is left, e.g. for a constructor called with a missing argument.
     """
-    skip = (str(Path(__file__).resolve()), str(Path(torch.__file__).resolve().parent) + os.sep)
+    skip = (str(Path(__file__).resolve().parent) + os.sep, str(Path(torch.__file__).resolve().parent) + os.sep)
     frames = [
         f for f in tb_module.extract_tb(err.__traceback__) if not str(Path(f.filename).resolve()).startswith(skip)
     ]
@@ -291,7 +291,7 @@ def _fmt(x: float) -> str:
 # -- assignment 1: a hypernetwork form ----------------------------------------------------------
 @functools.lru_cache(maxsize=4)
 def _mnist_subset(root: str | None, n: int) -> TensorData:
-    from .data import mnist
+    from ..data import mnist
 
     return mnist(root, train=True, subset=n)
 
@@ -311,7 +311,7 @@ def _resolve_target(target: str | nn.Module, data: TensorData | None, data_root:
         module = models.MODELS[target]()
     if data is None:
         if target == "wine":
-            from .data import wine
+            from ..data import wine
 
             data = wine()[0]
         else:
@@ -788,7 +788,7 @@ class _HypernetChecks:
         return total / len(lams)
 
     def c_train(self) -> str:
-        from .train import LogUniform, train
+        from ..train import LogUniform, train
 
         h, module = self.build()
         lo, hi = h.lam_range
