@@ -51,12 +51,11 @@ import importlib.util
 import inspect
 import io
 import math
-import os
 import sys
 import time
 import traceback as tb_module
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -68,6 +67,7 @@ from .. import losses, models
 from ..data import DataNotFoundError, TensorData
 from ..gaussian import GaussianParams, ParamSpec
 from ..hypernets import Hypernet
+from .report import CheckFailed, CheckResult, CheckRunner, CheckSkipped, GradeReport, StudentCodeError, call_student
 
 __all__ = [
     "CheckResult",
@@ -91,200 +91,9 @@ MNIST_SUBSET = 512
 BAD_LAMBDAS = (0.0, -1.0, float("nan"), float("inf"))
 
 
-# -- the report ------------------------------------------------------------------------------
-@dataclass
-class CheckResult:
-    """The outcome of one check.
-
-    Attributes:
-        name: short name of the check, e.g. "finite values".
-        passed: True when the check ran and passed; False when it failed. A skipped check has
-            ``passed`` True but counts as not graded: ``GradeReport.passed`` is then False.
-        message: what was checked and found, or what went wrong and how to fix it.
-        traceback: the student's traceback when their code raised, else None.
-        skipped: True when the check was not run because the grader's caller switched it off
-            (e.g. ``check_hypernet(..., allow_jumps=True)``); a submission cannot switch a check off.
-        seconds: wall time of the check.
-        blocked: True when the check was not run because an earlier check it needs failed
-            (``passed`` is then False): one cause is reported as one failure.
-    """
-
-    name: str
-    passed: bool
-    message: str
-    traceback: str | None = None
-    skipped: bool = False
-    seconds: float = 0.0
-    blocked: bool = False
-
-    @property
-    def status(self) -> str:
-        """ "PASS", "FAIL", "SKIP" or "NOT RUN" (blocked by an earlier failure: not a pass either)."""
-        if self.blocked:
-            return "NOT RUN"
-        return "SKIP" if self.skipped else ("PASS" if self.passed else "FAIL")
 
 
-@dataclass
-class GradeReport:
-    """The checks run on one submission; iterate over it for the ``CheckResult`` objects.
-
-    ``print(report)`` shows a summary; ``report.passed`` is True when every check ran and passed;
-    ``report["finite values"]`` looks a check up by name.
-    """
-
-    subject: str
-    setting: str
-    results: list[CheckResult] = field(default_factory=list)
-    n_stored: int | None = None
-
-    def __iter__(self) -> Iterator[CheckResult]:
-        return iter(self.results)
-
-    def __len__(self) -> int:
-        return len(self.results)
-
-    def __getitem__(self, key: int | str) -> CheckResult:
-        if isinstance(key, str):
-            for r in self.results:
-                if r.name == key:
-                    return r
-            raise KeyError(f"no check named {key!r}; checks: {[r.name for r in self.results]}")
-        return self.results[key]
-
-    @property
-    def passed(self) -> bool:
-        """True when every check ran and passed: a skipped check is not graded, so not a pass."""
-        return bool(self.results) and all(r.passed and not r.skipped and not r.blocked for r in self.results)
-
-    @property
-    def skipped(self) -> list[CheckResult]:
-        """The checks that did not run (not graded)."""
-        return [r for r in self.results if r.skipped]
-
-    @property
-    def failed(self) -> list[CheckResult]:
-        """The checks that ran and failed."""
-        return [r for r in self.results if not r.passed and not r.blocked]
-
-    @property
-    def blocked(self) -> list[CheckResult]:
-        """The checks not run because a check they need failed."""
-        return [r for r in self.results if r.blocked]
-
-    @property
-    def seconds(self) -> float:
-        return sum(r.seconds for r in self.results)
-
-    def __str__(self) -> str:
-        width = max((len(r.name) for r in self.results), default=0)
-        lines = [f"Grading {self.subject}", f"  {self.setting}"]
-        shown: set[str] = set()
-        for r in self.results:
-            msg = r.message.replace("\n", "\n" + " " * (width + 13))
-            lines.append(f"  {r.status:<7}  {r.name:<{width}}  {msg}")
-            if r.traceback and r.traceback in shown:
-                lines.append("        | (the same traceback as above)")
-            elif r.traceback:
-                shown.add(r.traceback)
-                lines.extend("        | " + t for t in r.traceback.rstrip().splitlines())
-        lines.append(f"{self.n_passed} of {len(self.results)} checks passed ({self.verdict}) in {self.seconds:.1f} s.")
-        return "\n".join(lines)
-
-    @property
-    def n_passed(self) -> int:
-        """How many checks ran and passed."""
-        return sum(r.passed and not r.skipped for r in self.results)
-
-    @property
-    def verdict(self) -> str:
-        """ "all checks passed", or what failed and what was skipped (not graded)."""
-        if self.passed:
-            return "all checks passed"
-        parts = [f"{len(self.failed)} failed"] if self.failed else []
-        if self.blocked:
-            parts.append(f"{len(self.blocked)} not run")
-        if self.skipped:
-            parts.append(f"{len(self.skipped)} skipped — not graded")
-        return ", ".join(parts) or "no checks ran"
-
-    def __repr__(self) -> str:
-        n_ok = self.n_passed
-        return f"<GradeReport {self.subject}: {n_ok}/{len(self.results)} checks passed>"
-
-
-class _Fail(Exception):
-    """A check found something wrong with the student's output (a message, no traceback)."""
-
-
-class _Skip(Exception):
-    """The check does not apply to this submission."""
-
-
-class _StudentError(Exception):
-    """The student's code raised; ``what`` says which call."""
-
-    def __init__(self, what: str, err: Exception) -> None:
-        super().__init__(what)
-        self.what, self.err = what, err
-
-
-def _call(what: str, fn: Callable, *args, **kwargs):
-    """Call the student's ``fn``, tagging any exception with ``what`` was called."""
-    try:
-        return fn(*args, **kwargs)
-    except Exception as err:
-        raise _StudentError(what, err) from err
-
-
-def _format_traceback(err: BaseException) -> str | None:
-    """The traceback of ``err`` without the grader's (this package's) and torch's own frames.
-
-    What is left is the student's code (and the package code it called); ``None`` when no frame
-    is left, e.g. for a constructor called with a missing argument.
-    """
-    skip = (str(Path(__file__).resolve().parent) + os.sep, str(Path(torch.__file__).resolve().parent) + os.sep)
-    frames = [
-        f for f in tb_module.extract_tb(err.__traceback__) if not str(Path(f.filename).resolve()).startswith(skip)
-    ]
-    if not frames:
-        return None
-    lines = ["Traceback (most recent call last):\n", *tb_module.format_list(frames)]
-    return "".join(lines + tb_module.format_exception_only(type(err), err))
-
-
-class _Runner:
-    """Runs named checks, turning every outcome into a ``CheckResult``."""
-
-    def __init__(self, report: GradeReport, seed: int) -> None:
-        self.report, self.seed = report, seed
-
-    def run(self, name: str, check: Callable[[], str], blocked_by: str | None = None) -> CheckResult:
-        t0 = time.perf_counter()
-        if blocked_by is not None:
-            res = CheckResult(name, False, f"not run: {blocked_by}", blocked=True)
-        else:
-            try:
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(self.seed)
-                    msg = check()
-                res = CheckResult(name, True, msg)
-            except _Skip as s:
-                res = CheckResult(name, True, f"skipped: {s}", skipped=True)
-            except _Fail as f:
-                res = CheckResult(name, False, str(f))
-            except _StudentError as e:
-                detail = f": {e.err}" if str(e.err) else ""
-                text = f"{e.what} raised {type(e.err).__name__}{detail}"
-                res = CheckResult(name, False, text, _format_traceback(e.err))
-            except Exception as err:  # the student's code called in an unexpected place
-                res = CheckResult(name, False, f"raised {type(err).__name__}: {err}", _format_traceback(err))
-        res.seconds = time.perf_counter() - t0
-        self.report.results.append(res)
-        return res
-
-
-def _fmt(x: float) -> str:
+def format_value(x: float) -> str:
     return f"{x:.3g}"
 
 
@@ -328,7 +137,7 @@ def _accepts(fn: Callable, name: str) -> bool:
     return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def _flat(p: GaussianParams, spec: ParamSpec, batch_dims: int = 0) -> Tensor:
+def flat_outputs(p: GaussianParams, spec: ParamSpec, batch_dims: int = 0) -> Tensor:
     """Means and log sigmas of ``p`` as one flat tensor (for distances between outputs)."""
     parts = [spec.flatten(p.mean, batch_dims)]
     if p.log_sigma is not None:
@@ -336,7 +145,7 @@ def _flat(p: GaussianParams, spec: ParamSpec, batch_dims: int = 0) -> Tensor:
     return torch.cat(parts, dim=-1)
 
 
-def _lams(lo: float, hi: float, u: Tensor) -> Tensor:
+def lambdas_at(lo: float, hi: float, u: Tensor) -> Tensor:
     """The lambdas whose code is ``u`` (log-uniform position in [lo, hi])."""
     return torch.exp(math.log(lo) + u.double() * (math.log(hi) - math.log(lo))).to(torch.get_default_dtype())
 
@@ -407,7 +216,7 @@ class _HypernetChecks:
         self.range: tuple[float, float] = lam_range
         self.trained: tuple[Tensor, Tensor] | None = None
 
-    def run_all(self, runner: _Runner) -> None:
+    def run_all(self, runner: CheckRunner) -> None:
         """Run every check in order; a check whose prerequisite failed is not run."""
         built = runner.run("builds", self.c_build)
         blocked = None if built.passed else "the hypernetwork could not be built (see 'builds')"
@@ -434,28 +243,28 @@ class _HypernetChecks:
         """Build the form for a fresh copy of the target, with keyword arguments ``extra``."""
         module = copy.deepcopy(self.target_module)
         if isinstance(self.cls_or_factory, nn.Module):
-            raise _Fail(
+            raise CheckFailed(
                 f"got an instance of {self.name}; pass the class itself, check_hypernet({self.name}), so that the "
                 "grader can build fresh copies for the target it tests"
             )
         if isinstance(self.cls_or_factory, type) and not issubclass(self.cls_or_factory, Hypernet):
-            raise _Fail(f"{self.name} is not a subclass of varhyper_mini.Hypernet")
+            raise CheckFailed(f"{self.name} is not a subclass of varhyper_mini.Hypernet")
         kwargs = {"lam_range": self.lam_range} if _accepts(self.cls_or_factory, "lam_range") else {}
         for key, val in extra.items():
             if not _accepts(self.cls_or_factory, key):
-                raise _Fail(
+                raise CheckFailed(
                     f"{self.name} does not accept the keyword argument {key}=, so the grader cannot build it with "
                     f"{key}={val!r}; take **kwargs and pass them on to Hypernet.__init__"
                 )
             kwargs[key] = val
         what = f"{self.name}(target" + "".join(f", {k}={v!r}" for k, v in kwargs.items()) + ")"
-        h = _call(what, self.cls_or_factory, module, **kwargs)
+        h = call_student(what, self.cls_or_factory, module, **kwargs)
         if not isinstance(h, Hypernet):
-            raise _Fail(f"{self.name}(...) returned a {type(h).__name__}, not a varhyper_mini.Hypernet")
+            raise CheckFailed(f"{self.name}(...) returned a {type(h).__name__}, not a varhyper_mini.Hypernet")
         for key in ("lam_range", "variational", "init_log_sigma"):
             got = getattr(h, key, None)
             if key in kwargs and (tuple(got) if isinstance(got, list) else got) != kwargs[key]:
-                raise _Fail(
+                raise CheckFailed(
                     f"built with {key}={kwargs[key]!r}, the hypernetwork has {key}={getattr(h, key, None)!r}: "
                     "pass the keyword arguments on to Hypernet.__init__ (super().__init__(target, **kwargs))"
                 )
@@ -465,7 +274,7 @@ class _HypernetChecks:
         t0 = time.perf_counter()
         h, module = self.build()
         if h.spec != self.target_spec:
-            raise _Fail(
+            raise CheckFailed(
                 f"the hypernetwork's spec does not describe the target: pass the target module to "
                 f"Hypernet.__init__ (super().__init__(target, **kwargs)); spec names {h.spec.names}"
             )
@@ -476,21 +285,21 @@ class _HypernetChecks:
         h = self.h
         loose = _unregistered(h)
         if loose:
-            raise _Fail(
+            raise CheckFailed(
                 f"{', '.join(loose)} {'is a tensor' if len(loose) == 1 else 'are tensors'} that the hypernetwork "
                 "stores but does not register: wrap every stored tensor in nn.Parameter, otherwise the "
                 "optimiser never trains it and n_stored() does not count it"
             )
         named = [n for n, p in h.named_parameters() if p.requires_grad]
         if not named:
-            raise _Fail("the hypernetwork has no trainable parameters: register its stored tensors as nn.Parameter")
+            raise CheckFailed("the hypernetwork has no trainable parameters: register its stored tensors as nn.Parameter")
         return f"{len(named)} trainable nn.Parameter tensors; no unregistered tensor that requires grad"
 
     def stored(self, h: Hypernet) -> int:
-        n = _call("n_stored()", h.n_stored)
+        n = call_student("n_stored()", h.n_stored)
         counted = sum(p.numel() for p in h.parameters())
         if isinstance(n, bool) or not isinstance(n, int) or n != counted:
-            raise _Fail(
+            raise CheckFailed(
                 f"n_stored() returned {n!r}, but the hypernetwork's parameters hold {counted:,} values; "
                 "leave n_stored to the base class and register the stored tensors as nn.Parameter"
             )
@@ -507,8 +316,8 @@ class _HypernetChecks:
             try:  # a form that ignores variational=False fails 'variational=False' instead
                 det = self.build(**{self.form.size_arg: size, "variational": False})[0]
                 with torch.no_grad():
-                    honoured = _call("flat_params(u)", det.flat_params, torch.zeros(1))[1] is None
-            except (_Fail, _StudentError):
+                    honoured = call_student("flat_params(u)", det.flat_params, torch.zeros(1))[1] is None
+            except (CheckFailed, StudentCodeError):
                 honoured = False
             if honoured:
                 self.check_form_count(det, size, False)
@@ -519,7 +328,7 @@ class _HypernetChecks:
         p = self.target_spec.total
         got, want = self.stored(h), self.form.stored(p, size, var)
         if got != want:
-            raise _Fail(
+            raise CheckFailed(
                 f"with {self.form.size_arg}={size} and variational={var}, the form stores {got:,} values; the "
                 f"assignment's form stores {self.form.formula} = {want:,} (P = {p:,}). Store exactly the "
                 "tensors the assignment lists, each as an nn.Parameter"
@@ -528,14 +337,14 @@ class _HypernetChecks:
     def initial(self, h: Hypernet, log_sigma: float, what: str) -> None:
         """Fail unless ``h`` gives the target's parameters and ``log_sigma`` at 5 lambdas."""
         lo, hi = h.lam_range
-        lams = _lams(lo, hi, torch.linspace(0, 1, 5))
+        lams = lambdas_at(lo, hi, torch.linspace(0, 1, 5))
         want = self.target_spec.flatten({n: t.detach() for n, t in self.target_module.named_parameters()})
         with torch.no_grad():
-            g = _call("params_batch(lams)", h.params_batch, lams)
+            g = call_student("params_batch(lams)", h.params_batch, lams)
             gap = float((self.target_spec.flatten(g.mean, 1) - want).abs().max())
         if not gap <= 1e-5 * (1 + float(want.abs().max())):
-            raise _Fail(
-                f"{what}, the means differ from the target's own parameters by up to {_fmt(gap)}; every form "
+            raise CheckFailed(
+                f"{what}, the means differ from the target's own parameters by up to {format_value(gap)}; every form "
                 "starts at the target's parameters for every lambda (use self.initial_mean(target) and start "
                 "the lambda-dependent part at zero)"
             )
@@ -545,20 +354,20 @@ class _HypernetChecks:
         if not bool(torch.allclose(ls, torch.full_like(ls, log_sigma), rtol=0, atol=1e-5)):
             lo_v, hi_v = float(ls.min()), float(ls.max())
             hint = (
-                f" {_fmt(lo_v)} is 2 x init_log_sigma: that is the log variance log sigma^2; flat_params returns "
+                f" {format_value(lo_v)} is 2 x init_log_sigma: that is the log variance log sigma^2; flat_params returns "
                 "the log standard deviation log sigma"
                 if abs(lo_v - 2 * log_sigma) < 1e-4 and abs(hi_v - 2 * log_sigma) < 1e-4
                 else " Start the log sigmas at self.initial_log_sigma() and the lambda-dependent part at zero"
             )
             found = (
-                f"is {_fmt(lo_v)} (sigma {_fmt(math.exp(lo_v))})"
+                f"is {format_value(lo_v)} (sigma {format_value(math.exp(lo_v))})"
                 if lo_v == hi_v
-                else f"is between {_fmt(lo_v)} and {_fmt(hi_v)} (sigma {_fmt(math.exp(lo_v))} to "
-                f"{_fmt(math.exp(hi_v))})"
+                else f"is between {format_value(lo_v)} and {format_value(hi_v)} (sigma {format_value(math.exp(lo_v))} to "
+                f"{format_value(math.exp(hi_v))})"
             )
-            raise _Fail(
+            raise CheckFailed(
                 f"{what}, log_sigma {found}; it must be init_log_sigma = {log_sigma:g} (sigma "
-                f"{_fmt(math.exp(log_sigma))}) for every lambda.{hint}"
+                f"{format_value(math.exp(log_sigma))}) for every lambda.{hint}"
             )
 
     def c_init(self) -> str:
@@ -570,21 +379,21 @@ class _HypernetChecks:
         h_var, h = self.build(variational=True)[0], self.build(variational=False)[0]
         u = torch.tensor([0.0, 0.5, 1.0])
         with torch.no_grad():
-            out = _call("flat_params(u) with variational=False", h.flat_params, u)
+            out = call_student("flat_params(u) with variational=False", h.flat_params, u)
             if not (isinstance(out, tuple) and len(out) == 2) or out[1] is not None:
-                raise _Fail(
+                raise CheckFailed(
                     "built with variational=False, flat_params must return (mean, None): a deterministic model "
                     "has no log sigma"
                 )
             mean = out[0]
             if not isinstance(mean, Tensor) or tuple(mean.shape) != (3, self.target_spec.total):
-                raise _Fail(
+                raise CheckFailed(
                     "built with variational=False, flat_params must return means of shape "
                     f"(3, {self.target_spec.total})"
                 )
         n_var, n_det = self.stored(h_var), self.stored(h)
         if not n_det < n_var:
-            raise _Fail(
+            raise CheckFailed(
                 f"built with variational=False, the form still stores {n_det:,} values (with sigma: {n_var:,}); "
                 "store no log-sigma tensors when self.variational is false"
             )
@@ -596,36 +405,36 @@ class _HypernetChecks:
         lo, hi = self.range
         p, k = self.target_spec.total, 3
         u = torch.tensor([0.0, 0.5, 1.0])
-        out = _call("flat_params(u) with u of shape (3,)", h.flat_params, u)
+        out = call_student("flat_params(u) with u of shape (3,)", h.flat_params, u)
         if not (isinstance(out, tuple) and len(out) == 2):
-            raise _Fail(f"flat_params(u) must return a tuple (mean, log_sigma); got {type(out).__name__}")
+            raise CheckFailed(f"flat_params(u) must return a tuple (mean, log_sigma); got {type(out).__name__}")
         mean, ls = out
         if not isinstance(mean, Tensor) or tuple(mean.shape) != (k, p):
             got = tuple(mean.shape) if isinstance(mean, Tensor) else type(mean).__name__
-            raise _Fail(
+            raise CheckFailed(
                 f"flat_params(u) for u of shape ({k},) must return means of shape ({k}, {p}) "
                 f"(one row per u, one column per target parameter); got {got}"
             )
         if ls is None and h.variational:
-            raise _Fail("variational=True, but flat_params returned log_sigma=None")
+            raise CheckFailed("variational=True, but flat_params returned log_sigma=None")
         if ls is not None and (not isinstance(ls, Tensor) or ls.shape != mean.shape):
             got = tuple(ls.shape) if isinstance(ls, Tensor) else type(ls).__name__
-            raise _Fail(f"log_sigma must have the shape of the means, ({k}, {p}); got {got}")
+            raise CheckFailed(f"log_sigma must have the shape of the means, ({k}, {p}); got {got}")
         lam = math.sqrt(lo * hi)
-        g = _call(f"forward({lam:g})", h, lam)
+        g = call_student(f"forward({lam:g})", h, lam)
         if not isinstance(g, GaussianParams):
-            raise _Fail(f"forward(lam) must return GaussianParams; got {type(g).__name__}")
+            raise CheckFailed(f"forward(lam) must return GaussianParams; got {type(g).__name__}")
         for part, tensors in (("mean", g.mean), ("log_sigma", g.log_sigma)):
             if tensors is None:
                 continue
             if list(tensors) != list(self.target_spec.names):
-                raise _Fail(
+                raise CheckFailed(
                     f"forward(lam).{part} has names {list(tensors)}; expected the target's "
                     f"{list(self.target_spec.names)}"
                 )
             for n, s in zip(self.target_spec.names, self.target_spec.shapes):
                 if tuple(tensors[n].shape) != tuple(s):
-                    raise _Fail(
+                    raise CheckFailed(
                         f"forward(lam).{part}[{n!r}] has shape {tuple(tensors[n].shape)}; the target's is {tuple(s)}"
                     )
         kinds = "means and log sigmas" if g.log_sigma is not None else "means (deterministic)"
@@ -634,17 +443,17 @@ class _HypernetChecks:
     def c_batch(self) -> str:
         h = self.h
         lo, hi = self.range
-        lams = _lams(lo, hi, torch.tensor([0.1, 0.5, 0.9]))
+        lams = lambdas_at(lo, hi, torch.tensor([0.1, 0.5, 0.9]))
         with torch.no_grad():
-            gb = _call("params_batch(lams) for 3 lambdas", h.params_batch, lams)
+            gb = call_student("params_batch(lams) for 3 lambdas", h.params_batch, lams)
             if tuple(gb.batch_shape) != (3,):
-                raise _Fail(f"params_batch of 3 lambdas has batch_shape {gb.batch_shape}; expected (3,)")
+                raise CheckFailed(f"params_batch of 3 lambdas has batch_shape {gb.batch_shape}; expected (3,)")
             for i in range(3):
-                one = _flat(_call(f"forward({float(lams[i]):g})", h, float(lams[i])), self.target_spec)
-                gap = float((_flat(gb[i], self.target_spec) - one).abs().max())
+                one = flat_outputs(call_student(f"forward({float(lams[i]):g})", h, float(lams[i])), self.target_spec)
+                gap = float((flat_outputs(gb[i], self.target_spec) - one).abs().max())
                 if not gap <= 1e-5 * (1 + float(one.abs().max())):
-                    raise _Fail(
-                        f"forward({float(lams[i]):g}) and row {i} of params_batch differ by {_fmt(gap)}: "
+                    raise CheckFailed(
+                        f"forward({float(lams[i]):g}) and row {i} of params_batch differ by {format_value(gap)}: "
                         "flat_params must treat each row of u on its own"
                     )
         return "params_batch(lams) row i equals forward(lams[i]), for 3 lambdas"
@@ -652,15 +461,15 @@ class _HypernetChecks:
     def c_finite(self) -> str:
         h = self.h
         lo, hi = self.range
-        lams = _lams(lo, hi, torch.linspace(0, 1, 11))
+        lams = lambdas_at(lo, hi, torch.linspace(0, 1, 11))
         with torch.no_grad():
             for lam in lams.tolist():
-                g = _call(f"forward({lam:g})", h, lam)
+                g = call_student(f"forward({lam:g})", h, lam)
                 for part, tensors in (("mean", g.mean), ("log_sigma", g.log_sigma)):
                     for n, t in (tensors or {}).items():
                         bad = ~torch.isfinite(t)
                         if bool(bad.any()):
-                            raise _Fail(
+                            raise CheckFailed(
                                 f"forward({lam:g}).{part}[{n!r}] has {int(bad.sum())} non-finite "
                                 f"values (nan or inf) out of {t.numel()}"
                             )
@@ -671,32 +480,32 @@ class _HypernetChecks:
         lo, hi = self.range
         named = [(n, p) for n, p in h.named_parameters() if p.requires_grad]
         if not named:
-            raise _Fail("the hypernetwork has no trainable parameters (register them as nn.Parameter)")
+            raise CheckFailed("the hypernetwork has no trainable parameters (register them as nn.Parameter)")
         with torch.enable_grad():
-            g = _call(f"forward({lo:g})", h, lo)
+            g = call_student(f"forward({lo:g})", h, lo)
             first = next(iter(g.mean.values()))
             if not first.requires_grad:
-                raise _Fail(
+                raise CheckFailed(
                     "forward(lam) returns tensors that do not require grad: they are cut from the "
                     "hypernetwork's parameters (.detach(), .data, torch.no_grad() or a round trip "
                     "through numpy/float), so training cannot change them"
                 )
-            lams = _lams(lo, hi, torch.linspace(0, 1, 11))
-            gb = _call("params_batch(lams)", h.params_batch, lams)
-            flat = _flat(gb, self.target_spec, batch_dims=1)
+            lams = lambdas_at(lo, hi, torch.linspace(0, 1, 11))
+            gb = call_student("params_batch(lams)", h.params_batch, lams)
+            flat = flat_outputs(gb, self.target_spec, batch_dims=1)
             if not flat.requires_grad:
-                raise _Fail("params_batch / flat_params return tensors that do not require grad")
+                raise CheckFailed("params_batch / flat_params return tensors that do not require grad")
             weights = torch.randn(flat.shape, generator=torch.Generator().manual_seed(1))
             h.zero_grad(set_to_none=True)
-            _call("backward through flat_params", (flat * weights).sum().backward)
+            call_student("backward through flat_params", (flat * weights).sum().backward)
         reached = [n for n, p in named if p.grad is not None and bool((p.grad != 0).any())]
         nonfinite = [n for n, p in named if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
         unused = [n for n, p in named if p.grad is None]
         h.zero_grad(set_to_none=True)
         if nonfinite:
-            raise _Fail(f"gradients are not finite for {nonfinite}")
+            raise CheckFailed(f"gradients are not finite for {nonfinite}")
         if not reached:
-            raise _Fail(f"no parameter gets a non-zero gradient (of {len(named)} parameter tensors)")
+            raise CheckFailed(f"no parameter gets a non-zero gradient (of {len(named)} parameter tensors)")
         msg = f"non-zero gradients reach {len(reached)} of {len(named)} parameter tensors"
         if unused:
             msg += f"; never used (stored but no gradient): {unused}"
@@ -707,11 +516,11 @@ class _HypernetChecks:
         lo, hi = self.range
         with torch.no_grad():
             for lam in (lo, math.sqrt(lo * hi), hi):
-                a = _flat(_call(f"forward({lam:g})", h, lam), self.target_spec)
-                b = _flat(_call(f"forward({lam:g})", h, lam), self.target_spec)
+                a = flat_outputs(call_student(f"forward({lam:g})", h, lam), self.target_spec)
+                b = flat_outputs(call_student(f"forward({lam:g})", h, lam), self.target_spec)
                 if not torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True):
-                    raise _Fail(
-                        f"two calls of forward({lam:g}) differ by up to {_fmt(float((a - b).abs().max()))}: "
+                    raise CheckFailed(
+                        f"two calls of forward({lam:g}) differ by up to {format_value(float((a - b).abs().max()))}: "
                         "G must be a function of lambda (no random draws or state changes in forward)"
                     )
         return "two calls with the same lambda give identical outputs"
@@ -719,9 +528,9 @@ class _HypernetChecks:
     def c_continuous(self) -> str:
         h = self.h
         if self.allow_jumps:
-            raise _Skip("the grader was called with allow_jumps=True")
+            raise CheckSkipped("the grader was called with allow_jumps=True")
         lo, hi = self.range
-        hp = _call("copy.deepcopy(hypernet)", copy.deepcopy, h)
+        hp = call_student("copy.deepcopy(hypernet)", copy.deepcopy, h)
         gen = torch.Generator().manual_seed(2)
         with torch.no_grad():
             # Random perturbation, so that every stored part varies with lambda (fresh forms
@@ -732,27 +541,27 @@ class _HypernetChecks:
             delta = 1e-4
             u = torch.linspace(0, 1, 41)
             left, right = (u - delta).clamp(0, 1), (u + delta).clamp(0, 1)
-            lams = _lams(lo, hi, torch.cat([u, left, right]))
-            g = _flat(_call("params_batch(lams)", hp.params_batch, lams), self.target_spec, batch_dims=1)
+            lams = lambdas_at(lo, hi, torch.cat([u, left, right]))
+            g = flat_outputs(call_student("params_batch(lams)", hp.params_batch, lams), self.target_spec, batch_dims=1)
             mid, a, b = g[:41], g[41:82], g[82:]
             spread = float((mid - mid[:1]).abs().max())
             jumps = (b - a).abs().amax(dim=1)
             worst = int(jumps.argmax())
             jump = float(jumps[worst])
         if not math.isfinite(spread) or not math.isfinite(jump):
-            raise _Fail("outputs are not finite after a small random change of the parameters")
+            raise CheckFailed("outputs are not finite after a small random change of the parameters")
         if spread <= 1e-7:
             return "constant in lambda (after a random change of its parameters)"
         if jump > 0.02 * spread + 1e-5:
-            at = float(_lams(lo, hi, u[worst : worst + 1])[0])
-            raise _Fail(
+            at = float(lambdas_at(lo, hi, u[worst : worst + 1])[0])
+            raise CheckFailed(
                 f"a step of {2 * delta:g} in u = log-position of lambda changes the output by up to "
-                f"{_fmt(jump)} (near lambda = {at:.4g}), while the output varies by {_fmt(spread)} over the "
+                f"{format_value(jump)} (near lambda = {at:.4g}), while the output varies by {format_value(spread)} over the "
                 "whole range: G jumps. G must be continuous in lambda"
             )
         return (
-            f"a step of {2 * delta:g} in u changes the output by at most {_fmt(jump)} "
-            f"(it varies by {_fmt(spread)} over the range), with randomly perturbed parameters"
+            f"a step of {2 * delta:g} in u changes the output by at most {format_value(jump)} "
+            f"(it varies by {format_value(spread)} over the range), with randomly perturbed parameters"
         )
 
     def c_bad_lambda(self) -> str:
@@ -768,7 +577,7 @@ class _HypernetChecks:
             else:
                 problems.append(f"forward({bad}) returned parameters")
         if problems:
-            raise _Fail(
+            raise CheckFailed(
                 "; ".join(problems) + ". Encode lambda with self.encode(lam), which rejects values "
                 "that are not positive and finite with a ValueError"
             )
@@ -778,7 +587,7 @@ class _HypernetChecks:
         """Mean over 7 lambdas of the loss with the mean weights (no sampling noise)."""
         lo, hi = self.range
         total = 0.0
-        lams = _lams(lo, hi, torch.linspace(0, 1, 7)).tolist()
+        lams = lambdas_at(lo, hi, torch.linspace(0, 1, 7)).tolist()
         with torch.no_grad():
             for lam in lams:
                 g = h(lam)
@@ -797,9 +606,9 @@ class _HypernetChecks:
         epochs = max(1, math.ceil(self.train_steps / math.ceil(len(self.data) / batch)))
         u_probe = torch.linspace(0, 1, 3)
         with torch.no_grad():
-            before_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), self.target_spec, 1)
-        before = _call("forward (objective before training)", self.objective, h, module, loss)
-        hist = _call(
+            before_g = flat_outputs(call_student("params_batch", h.params_batch, lambdas_at(lo, hi, u_probe)), self.target_spec, 1)
+        before = call_student("forward (objective before training)", self.objective, h, module, loss)
+        hist = call_student(
             f"varhyper_mini.train(loss={loss!r})",
             train,
             h,
@@ -813,20 +622,20 @@ class _HypernetChecks:
             seed=0,
             progress=False,
         )
-        after = _call("forward (objective after training)", self.objective, h, module, loss)
+        after = call_student("forward (objective after training)", self.objective, h, module, loss)
         with torch.no_grad():
-            after_g = _flat(_call("params_batch", h.params_batch, _lams(lo, hi, u_probe)), self.target_spec, 1)
+            after_g = flat_outputs(call_student("params_batch", h.params_batch, lambdas_at(lo, hi, u_probe)), self.target_spec, 1)
         steps = epochs * math.ceil(len(self.data) / batch)
         setting = f"{steps} Adam steps of varhyper_mini.train(loss={loss!r}), batch {batch}, lr 1e-3"
         if not all(math.isfinite(v) for v in hist.loss) or not math.isfinite(after):
-            raise _Fail(f"the loss is not finite during or after {setting}")
+            raise CheckFailed(f"the loss is not finite during or after {setting}")
         if not after < before:
-            raise _Fail(
+            raise CheckFailed(
                 f"the objective (mean over 7 lambdas, mean weights) did not decrease: "
-                f"{_fmt(before)} -> {_fmt(after)} after {setting}"
+                f"{format_value(before)} -> {format_value(after)} after {setting}"
             )
         self.trained = (before_g, after_g)
-        return f"objective (mean over 7 lambdas, mean weights) {_fmt(before)} -> {_fmt(after)} after {setting}"
+        return f"objective (mean over 7 lambdas, mean weights) {format_value(before)} -> {format_value(after)} after {setting}"
 
     def c_lambda_matters(self) -> str:
         before_g, after_g = self.trained
@@ -838,20 +647,20 @@ class _HypernetChecks:
         learned = float((dep_after - dep_before).norm())
         gap = float(dep_after[-1].norm())
         if not math.isfinite(moved) or moved == 0.0:
-            raise _Fail("training did not change G, so the effect of lambda could not be tested")
+            raise CheckFailed("training did not change G, so the effect of lambda could not be tested")
         if self.lambda_free:
             if gap > 1e-6 * (1 + float(after_g.abs().max())):
-                raise _Fail(f"graded as a form that ignores lambda, but G({lo:g}) and G({hi:g}) differ by {_fmt(gap)}")
+                raise CheckFailed(f"graded as a form that ignores lambda, but G({lo:g}) and G({hi:g}) differ by {format_value(gap)}")
             return "the same model for every lambda, as the caller declared (lambda_free=True)"
         if not learned > 0.01 * moved + 1e-6:
-            raise _Fail(
-                f"training on lambdas drawn from [{lo:g}, {hi:g}] moved G by {_fmt(moved)} (norm), but changed "
-                f"how G depends on lambda by only {_fmt(learned)}: the form ignores lambda, or its dependence on "
+            raise CheckFailed(
+                f"training on lambdas drawn from [{lo:g}, {hi:g}] moved G by {format_value(moved)} (norm), but changed "
+                f"how G depends on lambda by only {format_value(learned)}: the form ignores lambda, or its dependence on "
                 "lambda is fixed rather than learned. Compute G from u (self.encode(lam)) through trained parameters"
             )
         return (
-            f"training changed how G depends on lambda by {_fmt(learned)} (G moved by {_fmt(moved)}); after "
-            f"training |G({hi:g}) - G({lo:g})| = {_fmt(gap)}"
+            f"training changed how G depends on lambda by {format_value(learned)} (G moved by {format_value(moved)}); after "
+            f"training |G({hi:g}) - G({lo:g})| = {format_value(gap)}"
         )
 
 
@@ -923,7 +732,7 @@ def check_hypernet(
         lambda_free=lambda_free,
         allow_jumps=allow_jumps,
     )
-    checks.run_all(_Runner(report, seed))
+    checks.run_all(CheckRunner(report, seed))
     if verbose:
         print(report)
     return report
@@ -970,7 +779,7 @@ def check_prior(
     name = f"{getattr(kl_penalty, '__name__', 'kl_penalty')} / {getattr(log_prior, '__name__', 'log_prior')}"
     setting = f"KL(N(mean, sigma^2) || prior) against {mc_samples:,}-sample Monte Carlo estimates"
     report = GradeReport(name, setting)
-    runner = _Runner(report, seed)
+    runner = CheckRunner(report, seed)
     dt = torch.float64
 
     malformed: list[str] = []
@@ -978,11 +787,11 @@ def check_prior(
     def prior(w: Tensor) -> Tensor:
         """``log_prior(w)`` in float64, failing unless it is a tensor of the shape of ``w``."""
         with torch.no_grad():
-            lp = _call("log_prior(w)", log_prior, w)
+            lp = call_student("log_prior(w)", log_prior, w)
         if not isinstance(lp, Tensor) or lp.shape != w.shape:
             malformed.append("log_prior")
             got = tuple(lp.shape) if isinstance(lp, Tensor) else type(lp).__name__
-            raise _Fail(f"log_prior(w) must return one log density per entry, shape {tuple(w.shape)}; got {got}")
+            raise CheckFailed(f"log_prior(w) must return one log density per entry, shape {tuple(w.shape)}; got {got}")
         return lp.to(dt)
 
     def c_density() -> str:
@@ -990,20 +799,20 @@ def check_prior(
         w = torch.tan(t)  # w = tan(t) maps the real line onto a finite interval, tails included
         lp = prior(w)
         if bool(torch.isnan(lp).any()) or bool((lp == math.inf).any()):
-            raise _Fail("log_prior(w) returns nan or +inf for some w")
+            raise CheckFailed("log_prior(w) returns nan or +inf for some w")
         dens = torch.exp(lp.to(dt)) / torch.cos(t) ** 2
         z = float(torch.trapezoid(dens, t))
         if not abs(z - 1.0) < 2e-3:
-            raise _Fail(f"exp(log_prior) integrates to {z:.4f} over the real line, not 1: add the normaliser")
+            raise CheckFailed(f"exp(log_prior) integrates to {z:.4f} over the real line, not 1: add the normaliser")
         return f"exp(log_prior) integrates to {z:.4f}"
 
     def kl(m: Tensor, s: Tensor) -> Tensor:
         """``kl_penalty(m, s)``, failing unless it is a tensor of the inputs' shape."""
         shape = tuple(m.shape)
-        out = _call(f"kl_penalty on tensors of shape {shape}", kl_penalty, m, s)
+        out = call_student(f"kl_penalty on tensors of shape {shape}", kl_penalty, m, s)
         if not isinstance(out, Tensor) or tuple(out.shape) != shape:
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise _Fail(
+            raise CheckFailed(
                 f"kl_penalty(mean, log_sigma) must be elementwise (one KL per weight), shape {shape}; "
                 f"got {got}. Do not sum over the weights: the training loop does"
             )
@@ -1023,7 +832,7 @@ def check_prior(
             i = int(gap.argmax())
             gauss = -0.5 * w * w - 0.5 * math.log(2 * math.pi)
             hint = " (that is the Gaussian N(0, 1) log density)" if bool(torch.allclose(lp, gauss, atol=1e-4)) else ""
-            raise _Fail(
+            raise CheckFailed(
                 f"the assignment asks for {what}, but log_prior({float(w[i]):g}) = {float(lp[i]):.4f}{hint}, "
                 f"where {what} has log density {float(want[i]):.4f}"
             )
@@ -1040,7 +849,7 @@ def check_prior(
         bad = ~torch.isfinite(out)
         if bool(bad.any()):
             i = int(bad.nonzero()[0])
-            raise _Fail(
+            raise CheckFailed(
                 f"kl_penalty is not finite at {int(bad.sum())} of {len(m)} grid points, e.g. "
                 f"mean={float(m[i]):g}, log_sigma={float(s[i]):g}"
             )
@@ -1052,7 +861,7 @@ def check_prior(
             out = kl(m, s)
         i = int(out.argmin())
         if float(out[i]) < -1e-4:
-            raise _Fail(
+            raise CheckFailed(
                 f"kl_penalty is negative ({float(out[i]):.4g}) at mean={float(m[i]):g}, "
                 f"log_sigma={float(s[i]):g}; a KL divergence is never negative"
             )
@@ -1076,7 +885,7 @@ def check_prior(
         bad = [r for r in rows if not r[5]]
         if bad:
             mu, ls, got, est, se, _ = bad[0]
-            raise _Fail(
+            raise CheckFailed(
                 f"kl_penalty({mu:g}, {ls:g}) = {got:.4f}, but a Monte Carlo estimate of "
                 f"E_q[log q(w) - log_prior(w)] is {est:.4f} +- {se:.4f} ({len(bad)} of {len(rows)} points "
                 "disagree)"
@@ -1089,11 +898,11 @@ def check_prior(
         with torch.enable_grad():
             out = kl(m, s)
             if not out.requires_grad:
-                raise _Fail("kl_penalty's output does not require grad: write it with torch operations")
-            _call("backward through kl_penalty", out.sum().backward)
+                raise CheckFailed("kl_penalty's output does not require grad: write it with torch operations")
+            call_student("backward through kl_penalty", out.sum().backward)
         for n, t in (("mean", m), ("log_sigma", s)):
             if t.grad is None or not bool(torch.isfinite(t.grad).all()) or not bool((t.grad != 0).any()):
-                raise _Fail(f"the gradient with respect to {n} is missing, zero or not finite: {t.grad}")
+                raise CheckFailed(f"the gradient with respect to {n} is missing, zero or not finite: {t.grad}")
         return "finite, non-zero gradients with respect to mean and log_sigma"
 
     def c_small() -> str:
@@ -1102,7 +911,7 @@ def check_prior(
                 m = torch.tensor([0.0, 1.0, 3.0])
                 out = kl(m, torch.full((3,), ls))
                 if not (float(out[0]) < float(out[1]) < float(out[2])):
-                    raise _Fail(
+                    raise CheckFailed(
                         f"at log_sigma={ls:g}, kl_penalty for mean 0, 1, 3 is {[round(float(v), 4) for v in out]}; "
                         "a complexity prior centred at zero should charge more for larger weights"
                     )
@@ -1206,15 +1015,15 @@ def check_neuron_pruning(
         if f is not None
     )
     report = GradeReport(name, "random variational parameters of the MNIST MLP, 50 and 20 hidden neurons")
-    runner = _Runner(report, seed)
+    runner = CheckRunner(report, seed)
 
     def run(p: GaussianParams, f: float) -> GaussianParams:
-        out = _call(f"prune_neurons(params, {f:g})", prune_neurons, p, f)
+        out = call_student(f"prune_neurons(params, {f:g})", prune_neurons, p, f)
         if not isinstance(out, GaussianParams):
-            raise _Fail(f"prune_neurons must return GaussianParams; got {type(out).__name__}")
+            raise CheckFailed(f"prune_neurons must return GaussianParams; got {type(out).__name__}")
         for n, t in p.mean.items():
             if n not in out.mean or out.mean[n].shape != t.shape:
-                raise _Fail(f"the result must keep every tensor with its shape; {n!r} is missing or reshaped")
+                raise CheckFailed(f"the result must keep every tensor with its shape; {n!r} is missing or reshaped")
         return out
 
     def c_returns() -> str:
@@ -1223,7 +1032,7 @@ def check_neuron_pruning(
         run(p, 0.5)
         for n in p.mean:
             if not torch.equal(p.mean[n], keep.mean[n]) or not torch.equal(p.log_sigma[n], keep.log_sigma[n]):
-                raise _Fail(f"prune_neurons changed its input ({n!r}); return a new GaussianParams")
+                raise CheckFailed(f"prune_neurons changed its input ({n!r}); return a new GaussianParams")
         return "new GaussianParams with the same names and shapes; the input is unchanged"
 
     def c_zero() -> str:
@@ -1231,7 +1040,7 @@ def check_neuron_pruning(
         out = run(p, 0.0)
         for n in p.mean:
             if not torch.equal(out.mean[n], p.mean[n]):
-                raise _Fail(f"fraction 0 changed {n!r}")
+                raise CheckFailed(f"fraction 0 changed {n!r}")
         return "fraction 0 leaves the means unchanged"
 
     def c_whole() -> str:
@@ -1252,7 +1061,7 @@ def check_neuron_pruning(
                     ):
                         if found == value != want:
                             hint = f". {found} is {f * hidden:.4g} {how}: round to the nearest whole number, round()"
-                    raise _Fail(
+                    raise CheckFailed(
                         f"with {hidden} hidden neurons and fraction {f:g}, round({f:g} x {hidden}) = "
                         f"round({f * hidden:.4g}) = {want} neurons should be removed (fc1.weight row, fc1.bias "
                         f"entry and fc2.weight column all zero); found {found} removed and "
@@ -1266,7 +1075,7 @@ def check_neuron_pruning(
                     and torch.equal(m["fc2.bias"], p.mean["fc2.bias"])
                 )
                 if not same:
-                    raise _Fail(f"at fraction {f:g} the kept neurons (or fc2.bias) were changed; keep them as they are")
+                    raise CheckFailed(f"at fraction {f:g} the kept neurons (or fc2.bias) were changed; keep them as they are")
         fracs = ", ".join(f"{f:g}" for f in PRUNE_FRACTIONS)
         return f"removes exactly round(fraction x hidden) whole neurons and keeps the rest (50 and 20 hidden; {fracs})"
 
@@ -1276,7 +1085,7 @@ def check_neuron_pruning(
         for f in (0.1, 0.3, 0.5, 0.7, 0.9):
             dead = _dead(run(p, f))
             if prev is not None and bool((prev & ~dead).any()):
-                raise _Fail(
+                raise CheckFailed(
                     f"neurons removed at fraction {prev_f:g} are kept at {f:g}: rank the neurons once by a "
                     "relevance score and remove the lowest"
                 )
@@ -1293,13 +1102,13 @@ def check_neuron_pruning(
             p.mean["fc2.weight"][:, 3] *= 100.0
         first = _dead(run(p, 1 / 50))
         if not bool(first[7]) or int(first.sum()) != 1:
-            raise _Fail(
+            raise CheckFailed(
                 "at fraction 1/50, neuron 7, whose weights are all zero, should be the one removed; removed: "
                 f"{first.nonzero().flatten().tolist()}"
             )
         most = _dead(run(p, 0.98))
         if bool(most[3]):
-            raise _Fail("at fraction 0.98, neuron 3, whose weights were scaled up 100 times, was removed")
+            raise CheckFailed("at fraction 0.98, neuron 3, whose weights were scaled up 100 times, was removed")
         return "a neuron with zero weights goes first; one with large weights is kept"
 
     def c_bad() -> str:
@@ -1315,24 +1124,24 @@ def check_neuron_pruning(
             else:
                 problems.append(f"fraction {bad} was accepted")
         if problems:
-            raise _Fail("; ".join(problems))
+            raise CheckFailed("; ".join(problems))
         return "ValueError for fractions -0.1, 1.5 and nan"
 
     def c_scores() -> str:
         if neuron_scores is None:
-            raise _Fail("neuron_scores is missing: the assignment asks for neuron_scores(params), one score per neuron")
+            raise CheckFailed("neuron_scores is missing: the assignment asks for neuron_scores(params), one score per neuron")
         p = _mlp_params(50, seed)
         with torch.no_grad():
-            scores = _call("neuron_scores(params)", neuron_scores, p)
+            scores = call_student("neuron_scores(params)", neuron_scores, p)
         if not isinstance(scores, Tensor) or tuple(scores.shape) != (50,):
             got = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
-            raise _Fail(f"neuron_scores(params) must return one score per hidden neuron, shape (50,); got {got}")
+            raise CheckFailed(f"neuron_scores(params) must return one score per hidden neuron, shape (50,); got {got}")
         if not bool(torch.isfinite(scores).all()):
-            raise _Fail("neuron_scores(params) returns values that are not finite")
+            raise CheckFailed("neuron_scores(params) returns values that are not finite")
         for f in (0.3, 0.7):
             dead = _dead(run(p, f))
             if bool(dead.any()) and bool((~dead).any()) and float(scores[dead].max()) > float(scores[~dead].min()):
-                raise _Fail(
+                raise CheckFailed(
                     f"at fraction {f:g}, prune_neurons removes a neuron scored {float(scores[dead].max()):.4g} by "
                     f"neuron_scores and keeps one scored {float(scores[~dead].min()):.4g}: remove the neurons of "
                     "lowest score"
@@ -1341,7 +1150,7 @@ def check_neuron_pruning(
 
     def c_macs() -> str:
         if count_macs is None:
-            raise _Fail("count_macs is missing: the assignment asks for count_macs(params), the MACs per image")
+            raise CheckFailed("count_macs is missing: the assignment asks for count_macs(params), the MACs per image")
         p = _mlp_params(50, seed)
         cases = [("the full model", p)]
         g = torch.Generator().manual_seed(3)
@@ -1356,14 +1165,14 @@ def check_neuron_pruning(
             manual.mean["fc2.weight"][:, j] = 0.0
         cases.append(("a model with 4 neurons removed", manual))
         for what, q in cases:
-            got = _call("count_macs(params)", count_macs, q)
+            got = call_student("count_macs(params)", count_macs, q)
             want = _macs(q)
             if isinstance(got, Tensor) and got.numel() == 1:
                 got = got.item()
             if isinstance(got, bool) or not isinstance(got, (int, float)):
-                raise _Fail(f"count_macs(params) must return one number (an int); got {type(got).__name__}")
+                raise CheckFailed(f"count_macs(params) must return one number (an int); got {type(got).__name__}")
             if got != want:
-                raise _Fail(
+                raise CheckFailed(
                     f"count_macs gives {got} for {what}; a dense layer that skips removed neurons needs "
                     f"{want} = alive neurons x (784 inputs + 10 outputs)"
                 )
