@@ -53,6 +53,7 @@ MNIST_SUBSET = 512
 
 @functools.lru_cache(maxsize=4)
 def _mnist_subset(root: str | None, n: int) -> TensorData:
+    """``n`` MNIST training images, kept for the next grading run in this process."""
     from ..data import mnist
 
     return mnist(root, train=True, subset=n)
