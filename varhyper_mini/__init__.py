@@ -2,15 +2,20 @@
 
 A small PyTorch package behind the book on "Deep Learning Model Selection With Parametric
 Complexity Control" (Grebenkova, Bakhteev, Strijov, ICAART 2023). The modules follow the
-pipeline: data -> models -> gaussian -> hypernets -> losses -> train -> prune -> theory;
+pipeline: data -> models -> gaussian -> hypernets -> losses -> training, evaluation -> pruning -> theory;
 ``evidence`` holds the exact-evidence toy model of chapter 1 and ``selection`` the tools for choosing lambda.
+
+The functions ``train`` (Algorithm 1) and ``prune`` (Algorithm 2) are the package's front door, so
+their modules are ``training`` and ``pruning``. The old module paths ``varhyper_mini.train`` and
+``varhyper_mini.prune`` still import, with a ``DeprecationWarning``, for one release.
 """
 
 from __future__ import annotations
 
-from . import data, evidence, losses, models, selection, theory
+from . import _aliases, data, evaluation, evidence, losses, models, pruning, selection, theory, training  # noqa: F401
 from .config import pick, quick_mode
 from .data import DataCorruptError, DataNotFoundError, TensorData
+from .evaluation import accuracy, evaluate, predict
 from .gaussian import GaussianParams, ParamSpec
 from .hypernets import (
     ConstantHypernet,
@@ -19,10 +24,11 @@ from .hypernets import (
     PiecewiseLinearHypernet,
     functional_forward,
 )
-from .prune import FRACTIONS, prune, pruning_curve, relevance, sparsity
-from .train import History, LogUniform, accuracy, evaluate, predict, train, train_many
+from .pruning import FRACTIONS, prune, pruning_curve, relevance, sparsity
+from .training import History, LogUniform, train, train_many
 
 __version__ = "0.1.0"
+
 
 __all__ = [
     "ConstantHypernet",
@@ -40,6 +46,7 @@ __all__ = [
     "accuracy",
     "data",
     "evaluate",
+    "evaluation",
     "evidence",
     "functional_forward",
     "losses",
@@ -47,6 +54,7 @@ __all__ = [
     "pick",
     "predict",
     "prune",
+    "pruning",
     "pruning_curve",
     "quick_mode",
     "relevance",
@@ -55,4 +63,5 @@ __all__ = [
     "theory",
     "train",
     "train_many",
+    "training",
 ]

@@ -21,7 +21,7 @@ from .data import TensorData
 from .gaussian import GaussianParams
 from .plots import compare_with_paper
 from .provenance import results_root
-from .prune import apply_masks, correct_biases, layer_input_means, pruning_masks
+from .pruning import apply_masks, correct_biases, layer_input_means, pruning_masks
 from .study import HYPERNETS, summarise
 
 __all__ = [

@@ -31,10 +31,11 @@ from tqdm.auto import tqdm
 
 from . import data as data_mod
 from . import models
+from .evaluation import accuracy, predict
 from .hypernets import ConstantHypernet, Hypernet, LinearHypernet, PiecewiseLinearHypernet
 from .losses import LOSSES
 from .provenance import atomic_write, git_commit, hardware, load_average, results_root
-from .prune import (
+from .pruning import (
     FRACTIONS,
     SCOPES,
     apply_masks,
@@ -43,7 +44,7 @@ from .prune import (
     prunable_names,
     pruning_masks,
 )
-from .train import LogUniform, accuracy, predict, train_many
+from .training import LogUniform, train_many
 
 CORRECTIONS = ("none", "bias")
 

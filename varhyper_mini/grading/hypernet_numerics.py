@@ -182,7 +182,7 @@ def _objective(form: FormUnderTest, h: Hypernet, module: nn.Module, loss: str) -
 
 def check_training(form: FormUnderTest) -> str:
     """Check "training reduces the loss": ``varhyper_mini.train`` lowers the objective; sets ``form.trained``."""
-    from ..train import LogUniform, train
+    from ..training import LogUniform, train
 
     h, module = form.build()
     lo, hi = h.lam_range

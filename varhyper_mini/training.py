@@ -21,12 +21,13 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import losses
-from ._checks import as_int, as_positive, check_has_values, check_target
+from ._checks import as_int, as_positive, check_target
 from .data import TensorData, batches
+from .evaluation import check_data, check_data_dtype
 from .gaussian import GaussianParams, ParamSpec
-from .hypernets import Hypernet, call_with, channels_last, check_lam, evaluation, layout_free
+from .hypernets import Hypernet, channels_last, check_lam, layout_free
 
-__all__ = ["LogUniform", "History", "train", "train_many", "accuracy", "evaluate", "predict"]
+__all__ = ["LogUniform", "History", "train", "train_many"]
 
 
 class LogUniform:
@@ -180,25 +181,6 @@ def _check_setup(hypernets, target, data, loss, lams, lam_prior, epochs, lr, bat
         as_int(lam_samples, "lam_samples"),
         prior_var,
     )
-
-
-def check_data(data: TensorData, what: str = "data") -> None:
-    """``ValueError`` unless ``data`` is a ``TensorData`` with at least one example."""
-    if not isinstance(data, TensorData):
-        raise ValueError(f"{what} must be a TensorData held in memory, got {type(data).__name__}")
-    if len(data) == 0:
-        raise ValueError(f"{what} is empty: it holds no examples")
-
-
-def check_data_dtype(data: TensorData, dtype: torch.dtype) -> None:
-    """``ValueError`` unless floating-point inputs have the model's ``dtype`` and labels are integers."""
-    if data.x.is_floating_point() and data.x.dtype != dtype:
-        raise ValueError(
-            f"the data's inputs are {data.x.dtype} but the model's parameters are {dtype}; convert one of them, "
-            f"e.g. TensorData(data.x.to({dtype}), data.y) or target.to({dtype}) before building the hypernetwork"
-        )
-    if data.y.is_floating_point() or data.y.is_complex() or data.y.dtype == torch.bool:
-        raise ValueError(f"labels must be integer class indices, got {data.y.dtype}; use data.y.long()")
 
 
 def _on_device(target: nn.Module, device: torch.device) -> nn.Module:
@@ -429,94 +411,3 @@ def train(
         epochs=epochs, lr=lr, batch_size=batch_size, lam_samples=lam_samples, n_train=n_train,
         prior_var=prior_var, clip_value=clip_value, progress=progress, amp=amp,
     )[0]  # fmt: skip
-
-
-def _as_weights(params: GaussianParams | dict[str, Tensor], target: nn.Module, data: TensorData) -> dict[str, Tensor]:
-    """The weights to run ``target`` with on ``data``, after the checks every evaluation makes."""
-    if isinstance(params, GaussianParams):
-        if params.batch_shape:
-            raise ValueError("pass the parameters of one model (params[i] picks one from a batch)")
-        weights = params.mean
-    elif isinstance(params, dict) and params:
-        weights = params
-    else:
-        raise ValueError(f"params must be GaussianParams or a non-empty dict, got {type(params).__name__}")
-    ParamSpec.from_module(target).check_names(weights.keys())
-    check_data(data)
-    check_has_values(weights.values())
-    finite = torch.stack([torch.isfinite(w).all() for w in weights.values()]).cpu()
-    if not bool(finite.all()):
-        bad = [n for n, ok in zip(weights, finite.tolist()) if not ok]
-        raise ValueError(
-            f"the parameters {bad} contain NaN or inf (a diverged model); its predictions would be meaningless. "
-            "Retrain it (a smaller lr or lambda range), or evaluate another model."
-        )
-    first = next(iter(weights.values()))
-    check_data_dtype(data, first.dtype)
-    return weights
-
-
-@torch.no_grad()
-def predict(
-    target: nn.Module,
-    params: GaussianParams | dict[str, Tensor],
-    data: TensorData,
-    batch_size: int = 4096,
-    mc_samples: int = 0,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Class probabilities, (N, C): with the mean weights, or averaged over ``mc_samples`` draws.
-
-    The target runs in eval mode (its own mode is restored after), so evaluation never changes
-    its buffers. Raises ``ValueError`` for names that do not match the target, parameters on
-    the meta device or with NaN/inf means, or floating-point data of another dtype than the
-    parameters.
-    """
-    weights = _as_weights(params, target, data)
-    batch_size = as_int(batch_size, "batch_size")
-    mc_samples = as_int(mc_samples, "mc_samples", minimum=0)
-    dev = next(iter(weights.values())).device
-    out = []
-    with evaluation(target):
-        for idx in batches(len(data), batch_size, shuffle=False):
-            x = data.x[idx].to(dev)
-            if mc_samples and isinstance(params, GaussianParams) and params.variational:
-                prob = 0
-                for _ in range(mc_samples):
-                    w = params.sample(generator)
-                    prob = prob + torch.softmax(call_with(target, w, x), -1)
-                out.append(prob / mc_samples)
-            else:
-                out.append(torch.softmax(call_with(target, weights, x), -1))
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def evaluate(
-    target: nn.Module,
-    params: GaussianParams | dict[str, Tensor],
-    data: TensorData,
-    batch_size: int = 4096,
-    mc_samples: int = 0,
-) -> dict[str, float]:
-    """Accuracy and mean negative log-likelihood on ``data`` (mean weights by default); see ``predict``."""
-    prob = predict(target, params, data, batch_size, mc_samples)
-    y = data.y.to(prob.device)
-    acc = (prob.argmax(1) == y).float().mean()
-    nll = -torch.log(prob.gather(1, y[:, None]).clamp_min(1e-12)).mean()
-    return {"accuracy": float(acc), "nll": float(nll)}
-
-
-def accuracy(
-    target: nn.Module, params: GaussianParams | dict[str, Tensor], data: TensorData, batch_size: int = 4096
-) -> float:
-    """Test accuracy of ``target`` run with the **mean** weights of ``params`` (eval mode; see ``predict``)."""
-    weights = _as_weights(params, target, data)
-    batch_size = as_int(batch_size, "batch_size")
-    dev = next(iter(weights.values())).device
-    correct = 0
-    with torch.no_grad(), evaluation(target):
-        for idx in batches(len(data), batch_size, shuffle=False):
-            logits = call_with(target, weights, data.x[idx].to(dev))
-            correct += int((logits.argmax(1) == data.y[idx].to(dev)).sum())
-    return correct / len(data)

@@ -6,7 +6,7 @@ import torch
 
 import varhyper_mini as vh
 from varhyper_mini import models
-from varhyper_mini.prune import layer_input_means
+from varhyper_mini.pruning import layer_input_means
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,7 @@ def test_gradient_clipping_by_value():
 def test_networks_with_convolutions_loop_over_lambda_samples_with_the_same_loss():
     from torch import nn
 
-    from varhyper_mini.train import _Step
+    from varhyper_mini.training import _Step
 
     torch.manual_seed(0)
     target = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
@@ -289,7 +289,7 @@ def test_train_never_moves_or_changes_the_callers_target():
 
 
 def test_on_device_copies_instead_of_moving():
-    from varhyper_mini.train import _on_device
+    from varhyper_mini.training import _on_device
 
     t = _mlp()
     assert _on_device(t, torch.device("cpu")) is t
@@ -395,7 +395,7 @@ def test_bf16_autocast_trains_the_target_in_mixed_precision():
     from varhyper_mini import models
     from varhyper_mini.data import TensorData
     from varhyper_mini.hypernets import LinearHypernet
-    from varhyper_mini.train import LogUniform, train
+    from varhyper_mini.training import LogUniform, train
 
     x, y = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(1)), torch.arange(64) % 10
     losses = []

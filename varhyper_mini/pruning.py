@@ -17,9 +17,9 @@ from torch import Tensor, nn
 
 from ._checks import as_real, check_has_values
 from .data import TensorData, batches
+from .evaluation import accuracy, check_data, check_data_dtype
 from .gaussian import GaussianParams
 from .hypernets import Hypernet, call_with, check_lam, evaluation
-from .train import accuracy, check_data, check_data_dtype
 
 __all__ = [
     "prune",

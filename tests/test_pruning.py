@@ -4,7 +4,7 @@ import torch
 
 import varhyper_mini as vh
 from varhyper_mini import models
-from varhyper_mini.prune import apply_masks, correct_biases, layer_input_means, pruning_masks
+from varhyper_mini.pruning import apply_masks, correct_biases, layer_input_means, pruning_masks
 
 
 def _params():
