@@ -31,6 +31,7 @@ from ..train import accuracy, check_data
 
 __all__ = ["count_nonzero", "compression_ratio", "sparsity", "compression_table", "deletable_fraction"]
 
+#: What the counts accept: one model's GaussianParams (their means), a module, or a dict of tensors.
 Weights = GaussianParams | nn.Module | dict[str, Tensor]
 
 
