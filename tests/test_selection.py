@@ -1,5 +1,4 @@
 import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -11,101 +10,12 @@ import varhyper_mini as vh
 from varhyper_mini import models, selection
 from varhyper_mini.selection import (
     best_from_curve,
-    compression_ratio,
     count_nonzero,
-    expected_calibration_error,
     fit_budget,
     load_pruned,
     save_pruned,
     select_lambda,
 )
-
-
-# -- expected calibration error ---------------------------------------------------------------------
-def _two_class(conf: list[float], correct: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Probabilities whose top class (class 0) has confidence ``conf``; label 0 when correct."""
-    c = torch.tensor(conf, dtype=torch.float64)
-    probs = torch.stack([c, 1 - c], dim=1)
-    labels = torch.tensor([0 if ok else 1 for ok in correct])
-    return probs, labels
-
-
-def test_ece_is_zero_when_confidence_equals_accuracy():
-    # Confidence 0.75 everywhere and exactly 3 of 4 correct: perfectly calibrated.
-    probs, labels = _two_class([0.75] * 8, [True, True, True, False] * 2)
-    assert expected_calibration_error(probs, labels) == pytest.approx(0.0, abs=1e-12)
-
-
-def test_ece_of_known_miscalibration():
-    # Always 90 % sure, always right: under-confident by 0.1.
-    probs, labels = _two_class([0.9] * 5, [True] * 5)
-    assert expected_calibration_error(probs, labels) == pytest.approx(0.1)
-    # Always 90 % sure, right half the time: over-confident by 0.4.
-    probs, labels = _two_class([0.9] * 4, [True, False] * 2)
-    assert expected_calibration_error(probs, labels) == pytest.approx(0.4)
-
-
-def test_ece_weights_bins_by_their_size():
-    # Bin of 0.55: 2 examples, 1 right -> |0.5 - 0.55| = 0.05; bin of 0.95: 2 examples, both right
-    # -> 0.05; bin of 0.85: 1 example, wrong -> 0.85. ECE = (2*0.05 + 2*0.05 + 0.85) / 5.
-    probs, labels = _two_class([0.55, 0.55, 0.95, 0.95, 0.85], [True, False, True, True, False])
-    assert expected_calibration_error(probs, labels, n_bins=10) == pytest.approx((0.1 + 0.1 + 0.85) / 5)
-    # One bin pools everything: |accuracy - mean confidence| = |0.6 - 0.77|.
-    assert expected_calibration_error(probs, labels, n_bins=1) == pytest.approx(abs(0.6 - 0.77))
-
-
-def test_ece_of_one_hot_correct_predictions_is_zero():
-    labels = torch.tensor([0, 1, 2, 1])
-    probs = torch.nn.functional.one_hot(labels, 3).float()
-    assert expected_calibration_error(probs, labels) == 0.0
-
-
-@pytest.mark.parametrize(
-    "probs, labels, n_bins, match",
-    [
-        (torch.rand(4), torch.zeros(4, dtype=torch.long), 15, "shape"),
-        (torch.full((4, 2), 0.5), torch.zeros(3, dtype=torch.long), 15, "labels"),
-        (torch.full((4, 2), 0.5), torch.zeros(4, dtype=torch.long), 0, "n_bins"),
-        (torch.full((4, 2), 2.0), torch.zeros(4, dtype=torch.long), 15, "probabilities"),
-        (torch.zeros((0, 2)), torch.zeros(0, dtype=torch.long), 15, "empty"),
-    ],
-)
-def test_ece_rejects_bad_input(probs, labels, n_bins, match):
-    with pytest.raises(ValueError, match=match):
-        expected_calibration_error(probs, labels, n_bins)
-
-
-# -- compression ------------------------------------------------------------------------------------
-def test_compression_ratio_is_exact_for_modules_dicts_and_params():
-    lin = nn.Linear(4, 2)  # 8 weights + 2 biases
-    with torch.no_grad():
-        lin.weight.copy_(torch.tensor([[0.0, 1, 0, 2], [0, 0, 3, 0]]))  # 5 zeros, 3 non-zero
-        lin.bias.copy_(torch.tensor([1.0, -1.0]))
-    assert count_nonzero(lin) == (5, 10)
-    assert compression_ratio(lin) == pytest.approx(10 / 5)
-    assert compression_ratio(lin, include_biases=False) == pytest.approx(8 / 3)
-    assert compression_ratio(dict(lin.named_parameters())) == pytest.approx(2.0)
-    assert compression_ratio(vh.GaussianParams.from_module(lin)) == pytest.approx(2.0)
-    with torch.no_grad():
-        lin.weight.zero_()
-        lin.bias.zero_()
-    assert compression_ratio(lin) == math.inf
-
-
-@pytest.mark.parametrize("fraction", [0.0, 0.5, 0.9])
-def test_compression_ratio_of_each_pruning_level(fraction):
-    h = vh.ConstantHypernet(models.mnist_mlp())
-    p = vh.prune(h(1.0), fraction, "var")
-    total = 784 * 50 + 50 + 50 * 10 + 10
-    deleted = round(fraction * 784 * 50) + round(fraction * 500)
-    assert compression_ratio(p) == pytest.approx(total / (total - deleted))
-
-
-def test_compression_ratio_rejects_other_types():
-    with pytest.raises(ValueError, match="expected"):
-        compression_ratio([1, 2, 3])
-    with pytest.raises(ValueError, match="one model"):
-        compression_ratio(vh.ConstantHypernet(models.wine_logreg()).params_batch(torch.tensor([1.0, 2.0])))
 
 
 # -- choosing lambda --------------------------------------------------------------------------------
@@ -429,7 +339,6 @@ def test_plots_draw_one_panel_per_metric():
 
 
 def test_selection_takes_numpy_numbers_and_refuses_bools(wine_hyper):
-    import numpy as np
 
     hyper, target, fit, val = wine_hyper
     curve = vh.selection.lambda_curve(hyper, target, val, np.array([0.5, 5.0], dtype=np.float32))
@@ -448,84 +357,3 @@ def test_selection_takes_numpy_numbers_and_refuses_bools(wine_hyper):
     ):
         with pytest.raises(ValueError, match="bool|integer"):
             call()
-
-
-# -- choosing lambda over several seeds -------------------------------------------------------------
-def _replicates(regrets_acc: list[float], regrets_nll: list[float]) -> pd.DataFrame:
-    """Three lambdas per seed: validation accuracy picks 1e-2, validation NLL picks 1.0, and the
-    test optimum is 1e2 with accuracy 0.95; the two picks lose the given regrets against it."""
-    rows = []
-    for seed, (ra, rn) in enumerate(zip(regrets_acc, regrets_nll)):
-        for lam, va, vn, test in [(1e-2, 0.9, 0.40, 0.95 - ra), (1.0, 0.8, 0.30, 0.95 - rn), (1e2, 0.7, 0.50, 0.95)]:
-            rows.append({"seed": seed, "lam": lam, "val_accuracy": va, "val_nll": vn, "test_accuracy": test,
-                         "test_nll": 1 - test})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def test_compare_criteria_judges_each_seed_against_its_own_optimum():
-    from scipy.stats import t as student_t
-
-    comp = selection.compare_criteria(_replicates([0.01, 0.02, 0.03], [0.0, 0.01, 0.02]))
-    assert set(comp.picks[comp.picks.criterion == "accuracy"].lam) == {1e-2}
-    assert set(comp.picks[comp.picks.criterion == "nll"].lam) == {1.0}
-    s = comp.summary.set_index("criterion")
-    assert s.loc["accuracy"].regret == pytest.approx(0.02)
-    assert s.loc["accuracy"].se == pytest.approx(0.01 / math.sqrt(3))
-    half = student_t.ppf(0.975, 2) * 0.01 / math.sqrt(3)
-    assert (s.loc["accuracy"].ci_low, s.loc["accuracy"].ci_high) == pytest.approx((0.02 - half, 0.02 + half))
-    # Paired over seeds: validation NLL is better by 0.01 on every seed, so the difference is certain.
-    d = comp.differences.iloc[0]
-    assert (d.a, d.b) == ("accuracy", "nll")
-    assert d.difference == pytest.approx(0.01) and d.se == pytest.approx(0.0, abs=1e-12)
-    assert not d.within_noise
-
-
-def test_compare_criteria_calls_a_difference_inside_its_interval_noise():
-    comp = selection.compare_criteria(_replicates([0.01, 0.0, 0.02], [0.0, 0.02, 0.01]))
-    d = comp.differences.iloc[0]
-    assert d.difference == pytest.approx(0.0)
-    assert d.ci_low < 0 < d.ci_high and bool(d.within_noise)
-    # One seed: no standard error, so nothing can be ranked.
-    one = selection.compare_criteria(_replicates([0.05], [0.0]))
-    assert math.isnan(one.summary.se.iloc[0]) and bool(one.differences.within_noise.iloc[0])
-
-
-def test_compare_criteria_judges_by_test_nll_the_other_way_round():
-    comp = selection.compare_criteria(_replicates([0.01, 0.02], [0.0, 0.01]), judge="test_nll")
-    s = comp.summary.set_index("criterion")
-    # test_nll = 1 - accuracy, so the regrets in NLL equal those in accuracy, still >= 0.
-    assert s.loc["accuracy"].regret == pytest.approx(0.015)
-    assert (comp.picks.regret >= 0).all()
-
-
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"judge": "val_nll"}, "unknown judge"),
-        ({"criteria": ("elbo",)}, "criteria"),
-        ({"criteria": ()}, "criteria"),
-        ({"level": 1.5}, "level"),
-    ],
-)
-def test_compare_criteria_rejects_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        selection.compare_criteria(_replicates([0.01], [0.0]), **kwargs)
-    with pytest.raises(ValueError, match="columns"):
-        selection.compare_criteria(_replicates([0.01], [0.0]).drop(columns="val_nll"))
-
-
-def test_replicate_curves_trains_one_hypernetwork_per_seed(data_root):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    cfg = selection.CostConfig(train_subset=300, n_val=100, test_subset=200, epochs=1, ks=(2,))
-    curves = selection.replicate_curves(cfg, [0, 1], lams=[1e-3, 1.0, 1e2], data_root=data_root)
-    assert len(curves) == 6 and sorted(set(curves.seed)) == [0, 1]
-    assert curves[["val_accuracy", "val_nll", "test_accuracy", "test_nll"]].notna().all().all()
-    # Different seeds are different replicates (data split and initial weights).
-    a, b = (curves[curves.seed == s].val_nll.to_numpy() for s in (0, 1))
-    assert not np.allclose(a, b)
-    fig = selection.plot_criteria(curves, selection.compare_criteria(curves))
-    assert len(fig.axes) == 2
-    with pytest.raises(ValueError, match="seeds"):
-        selection.replicate_curves(cfg, [0, 0], data_root=data_root)
