@@ -42,9 +42,11 @@ class PaddedPiecewiseHypernet(PiecewiseLinearHypernet):
     different N have the same shapes and ``train_many`` stacks them into one vectorised loop.
     The unused rows get a zero weight, hence a zero gradient, and Adam leaves them as they are;
     the produced parameters, the losses and the training are those of the plain form, which
-    ``to_hypernet`` returns. Trained one by one instead, the plain forms reach the same
-    parameters up to float rounding (``time_vectorised`` measures the difference), not bit for
-    bit, so the committed ``results/wine`` come from this padded form.
+    ``to_hypernet`` returns (the committed results are tables, no checkpoints, so no stored
+    names depend on the padding). Why not train the plain forms: of different N they have
+    different shapes and cannot stack, and trained apart they reach the same parameters only up
+    to float rounding (``time_vectorised`` measures it), so the committed ``results/wine``
+    would change in the last digits.
 
     Raises ``ValueError`` unless 1 <= ``n_pieces`` <= ``max_pieces`` are integers, and for the
     ``Hypernet`` arguments it rejects.
