@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -8,7 +9,9 @@ import pytest
 import torch
 
 import varhyper_mini as vh
-from varhyper_mini import models, wine
+from varhyper_mini import models, provenance
+from varhyper_mini.experiments import wine
+from varhyper_mini.hypernets import piecewise_knot_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "results" / "wine"
@@ -49,6 +52,36 @@ def test_padded_form_produces_the_plain_form(n):
     for name in a.mean:
         assert torch.allclose(a.mean[name], b.mean[name], atol=1e-6)
         assert torch.allclose(a.log_sigma[name], b.log_sigma[name], atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+def test_padded_form_is_the_plain_form_with_zero_columns(n):
+    # The same knots, interpolation and init as PiecewiseLinearHypernet(n), bit for bit; only the storage is padded.
+    target = models.wine_logreg()
+    padded = wine.PaddedPiecewiseHypernet(target, n, 8, lam_range=(1e2, 1e6), init_log_sigma=-4.0)
+    plain = vh.PiecewiseLinearHypernet(target, n_pieces=n, lam_range=(1e2, 1e6), init_log_sigma=-4.0)
+    assert isinstance(padded, vh.PiecewiseLinearHypernet) and padded.n_pieces == n
+    u = torch.tensor([-0.2, 0.0, 0.1, 1 / 3, 0.5, 0.99, 1.0, 1.3])
+    w = padded.knot_weights(u)
+    assert w.shape == (len(u), 9)
+    assert torch.equal(w[:, : n + 1], plain.knot_weights(u)) and not w[:, n + 1 :].any()
+    assert padded.mean_knots.shape == (9, plain.mean_knots.shape[1])
+    assert torch.equal(padded.mean_knots[: n + 1], plain.mean_knots)
+    assert torch.equal(padded.log_sigma_knots[: n + 1], plain.log_sigma_knots)
+    assert [name for name, _ in padded.named_parameters()] == ["mean_knots", "log_sigma_knots"]
+    with pytest.raises(ValueError, match="n_knots"):  # a tensor N cannot give the shape
+        piecewise_knot_weights(u, padded.pieces)
+
+
+def test_the_old_module_is_a_deprecated_alias():
+    sys.modules.pop("varhyper_mini.wine", None)
+    vars(vh).pop("wine", None)
+    with pytest.warns(DeprecationWarning, match="varhyper_mini.experiments.wine") as record:
+        from varhyper_mini import wine as old
+    assert record[0].filename == __file__  # stacklevel=2: the warning names the importing line
+    assert sorted(old.__all__) == sorted(wine.__all__)
+    for name in wine.__all__:
+        assert getattr(old, name) is getattr(wine, name), name
 
 
 def test_padded_form_rejects_bad_sizes():
@@ -199,6 +232,9 @@ def test_write_results_is_atomic_and_round_trips(small_results, tmp_path):
     prov = json.loads(paths["provenance"].read_text())
     assert prov["torch_version"] == torch.__version__ and prov["rows"] == len(back)
     assert "total" in prov["seconds"] and "cpu_count" in prov["hardware"]
+    assert list(prov)[: len(provenance.PROVENANCE_KEYS)] == list(provenance.PROVENANCE_KEYS)
+    assert set(provenance.MACHINE_KEYS) <= set(prov) and prov["note"] == "test"
+    assert prov["started"] <= prov["ended"] <= prov["written"]  # ISO stamps in UTC sort as times
     # an incomplete table is refused and nothing is overwritten
     broken = dataclasses.replace(small_results, table=small_results.table.iloc[2:])
     before = paths["csv"].read_text()

@@ -130,7 +130,7 @@ def _study(args: argparse.Namespace) -> int:
 def _wine(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from . import wine
+    from .experiments import wine
     from .provenance import git_commit
 
     overrides = {k: getattr(args, k) for k in ("runs", "epochs") if getattr(args, k) is not None}

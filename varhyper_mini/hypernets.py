@@ -25,6 +25,7 @@ __all__ = [
     "ConstantHypernet",
     "LinearHypernet",
     "PiecewiseLinearHypernet",
+    "piecewise_knot_weights",
     "check_lam",
     "functional_forward",
 ]
@@ -259,15 +260,38 @@ class PiecewiseLinearHypernet(_KnotHypernet):
         self._init_knots(target, n_pieces + 1, "mean_knots", "log_sigma_knots")
 
     def knot_weights(self, u: Tensor) -> Tensor:
-        t = (u * self.n_pieces).unsqueeze(-1)  # (k, 1)
-        left = torch.clamp(torch.floor(t), 0, self.n_pieces - 1)
-        frac = t - left
-        j = torch.arange(self.n_pieces + 1, device=u.device, dtype=u.dtype)
-        # Written with comparisons rather than scatter so that it also runs under vmap.
-        return (1 - frac) * (j == left).to(u.dtype) + frac * (j == left + 1).to(u.dtype)
+        return piecewise_knot_weights(u, self.n_pieces)
 
     def extra_repr(self) -> str:
         return f"n_pieces={self.n_pieces}, " + super().extra_repr()
+
+
+def piecewise_knot_weights(u: Tensor, n_pieces: int | Tensor, n_knots: int | None = None) -> Tensor:
+    """W(u) of eq. (13): the weights of the knots at u = i / N, i = 0..N, shape ``(k, n_knots)``.
+
+    Row r holds 1 - f at the left knot i = floor(u_r * N) (clamped to 0..N-1) and f = u_r * N - i at
+    the right one, 0 elsewhere; u outside [0, 1] extends the end segments linearly. ``u``: encoded
+    lambdas, shape ``(k,)``. ``n_pieces``: N >= 1, a Python int, or a 0-d tensor (a buffer, so that
+    forms of different N can stack under ``vmap``). ``n_knots``: the number of columns, at least
+    N + 1 (default N + 1); the columns past N stay 0 (room for padding). Written with comparisons
+    rather than scatter so that it also runs under ``vmap``.
+
+    Raises ``ValueError`` when ``n_pieces`` is a tensor and ``n_knots`` is not given (the shape
+    cannot depend on a tensor's value); the values of ``u`` and N are not checked.
+    """
+    if isinstance(n_pieces, Tensor):
+        if n_knots is None:
+            raise ValueError("n_knots is needed when n_pieces is a tensor")
+        n = n_pieces.to(u.dtype)
+        t = (u * n).unsqueeze(-1)  # (k, 1)
+        left = torch.minimum(torch.clamp(torch.floor(t), min=0), n - 1)
+    else:
+        n_knots = n_pieces + 1 if n_knots is None else n_knots
+        t = (u * n_pieces).unsqueeze(-1)  # (k, 1)
+        left = torch.clamp(torch.floor(t), 0, n_pieces - 1)
+    frac = t - left
+    j = torch.arange(n_knots, device=u.device, dtype=u.dtype)
+    return (1 - frac) * (j == left).to(u.dtype) + frac * (j == left + 1).to(u.dtype)
 
 
 def functional_forward(module: nn.Module, params: GaussianParams | dict[str, Tensor], x: Tensor) -> Tensor:

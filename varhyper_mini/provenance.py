@@ -1,19 +1,48 @@
-"""Where results live and what they record about their making: atomic writes, the commit, the machine.
+"""Where results live and what they record about their making: atomic writes, the commit, the machine, the seeds.
 
 Every command that writes committed results (the studies, Wine, the cost study, the benchmarks)
-records the same provenance through these functions.
+records the same provenance through these functions: ``provenance_record`` builds the keys that every
+``provenance.json`` shares, and ``seed_from_name`` gives each trained model its own stable seed.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import platform
 import subprocess
+import zlib
 from pathlib import Path
 
 import torch
 
-__all__ = ["atomic_write", "git_commit", "load_average", "hardware", "results_root"]
+__all__ = [
+    "atomic_write",
+    "git_commit",
+    "load_average",
+    "hardware",
+    "results_root",
+    "utc_now",
+    "seed_from_name",
+    "provenance_record",
+    "PROVENANCE_KEYS",
+    "MACHINE_KEYS",
+]
+
+#: The keys that ``provenance_record`` always writes, in this order (as ``study.merge`` and
+#: ``selection.run_cost_study`` name them).
+PROVENANCE_KEYS = (
+    "package",
+    "package_version",
+    "torch_version",
+    "python",
+    "git_commit",
+    "command",
+    "started",
+    "ended",
+)
+#: The keys that it adds when it is given the device a run computed on.
+MACHINE_KEYS = ("hardware", "load_average_start", "load_average_end")
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -68,3 +97,74 @@ def results_root() -> Path:
         if (cand / "paper" / "paper_tables.csv").is_file():  # ours, not another package's folder
             return cand
     return here.parent / "results"
+
+
+def utc_now() -> str:
+    """The current time in UTC, ISO 8601 to the second, e.g. ``"2026-11-26T12:11:16+00:00"``.
+
+    The format of every ``started``, ``ended`` and ``written`` stamp of a ``provenance.json``.
+    """
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def seed_from_name(name: str, base: int = 0) -> int:
+    """A job's seed from its name: ``(zlib.crc32(name.encode()) + base) % (2**31 - 1)``.
+
+    Every model of a study or an experiment gets a stable seed of its own from a name that says what
+    it is (``"direct__lam-100__run-0"``), so that adding, removing or reordering jobs changes no other
+    job's numbers, and a rerun repeats them on any machine (unlike ``hash``, which is salted per
+    process). ``base`` is the run's base seed (a config's ``seed``), added before the modulus. The
+    result is an int in [0, 2**31 - 2], a valid ``torch.manual_seed``.
+
+    This is the one formula behind ``study.Job.seed``, the Wine experiment's models and the cost
+    study's models in ``selection`` (all three used it before it moved here), so their committed
+    results keep their seeds.
+
+    Raises ``TypeError`` when ``name`` is not a ``str`` or ``base`` not an ``int`` (a bool is refused).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if isinstance(base, bool) or not isinstance(base, int):
+        raise TypeError(f"base must be an int, got {base!r}")
+    return (zlib.crc32(name.encode()) + base) % (2**31 - 1)
+
+
+def provenance_record(
+    command: str | None,
+    started: str | None,
+    ended: str | None = None,
+    *,
+    commit: str | None = None,
+    device: str | None = None,
+    load_average_start: list[float] | None = None,
+) -> dict:
+    """The part of a ``provenance.json`` that every results folder shares; the caller adds its own keys.
+
+    Returns a new dict with the keys ``PROVENANCE_KEYS``, in that order: ``package``
+    ("varhyper_mini"), ``package_version``, ``torch_version``, ``python`` (e.g. "3.11.7"),
+    ``git_commit`` (``commit``, default the current ``git_commit()``; take it when the run starts and
+    pass it in, so that a checkout that changes meanwhile is not recorded), ``command``, ``started``
+    and ``ended`` (ISO 8601 stamps as ``utc_now`` makes them; ``ended`` defaults to now). With a
+    ``device`` ("cpu", "cuda", ...) the run's machine follows (``MACHINE_KEYS``): ``hardware``
+    (``hardware(device)``) and the 1, 5 and 15 minute load averages at the start (as passed in,
+    from ``load_average()`` when the run began) and now. The names and formats are those that
+    ``study.merge`` and ``selection.run_cost_study`` write, so readers of either read these too.
+    Nothing is checked; it raises nothing.
+    """
+    from . import __version__
+
+    record = {
+        "package": "varhyper_mini",
+        "package_version": __version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "git_commit": git_commit() if commit is None else commit,
+        "command": command,
+        "started": started,
+        "ended": utc_now() if ended is None else ended,
+    }
+    if device is not None:
+        record["hardware"] = hardware(device)
+        record["load_average_start"] = load_average_start
+        record["load_average_end"] = load_average()
+    return record

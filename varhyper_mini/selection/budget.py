@@ -19,10 +19,10 @@ from torch import nn
 
 from .._checks import as_int, as_real
 from ..data import TensorData
+from ..evaluation import accuracy, check_data
 from ..gaussian import GaussianParams
 from ..hypernets import Hypernet, check_lam
-from ..prune import check_fraction, prune
-from ..train import accuracy, check_data
+from ..pruning import check_fraction, prune
 from .choose import lambda_grid
 from .compression import count_nonzero
 from .export import pruned_module, save_pruned

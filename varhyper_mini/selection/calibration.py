@@ -15,9 +15,9 @@ from torch import Tensor, nn
 
 from .._checks import as_int
 from ..data import TensorData
+from ..evaluation import check_data, predict
 from ..hypernets import Hypernet, check_lam
-from ..prune import check_fraction, prune
-from ..train import check_data, predict
+from ..pruning import check_fraction, prune
 
 __all__ = ["expected_calibration_error", "prediction_metrics", "calibration_table"]
 

@@ -24,9 +24,9 @@ from torch import nn
 
 from .._checks import as_int
 from ..data import TensorData, batches
+from ..evaluation import check_data, predict
 from ..gaussian import GaussianParams, ParamSpec, check_prior_var
 from ..hypernets import Hypernet, check_lam
-from ..train import check_data, predict
 from .calibration import prediction_metrics
 
 __all__ = [

@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 
 from .._checks import as_int, as_real
+from ..evaluation import predict
 from ..hypernets import check_lam
-from ..train import predict
 from .calibration import prediction_metrics
 from .choose import best_from_curve, lambda_grid, match_lam
 from .cost_study import CostConfig, cost_data, train_cost_hypernet

@@ -25,9 +25,9 @@ from torch import Tensor, nn
 
 from .._checks import as_real
 from ..data import TensorData
+from ..evaluation import accuracy, check_data
 from ..gaussian import GaussianParams
-from ..prune import check_fraction, nothing_to_prune, prune
-from ..train import accuracy, check_data
+from ..pruning import check_fraction, nothing_to_prune, prune
 
 __all__ = ["count_nonzero", "compression_ratio", "sparsity", "compression_table", "deletable_fraction"]
 

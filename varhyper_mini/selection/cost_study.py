@@ -25,11 +25,12 @@ import torch
 from torch import nn
 
 from ..data import TensorData, mnist
+from ..evaluation import accuracy, predict
 from ..hypernets import ConstantHypernet, Hypernet, PiecewiseLinearHypernet
 from ..models import mnist_mlp
 from ..provenance import atomic_write, git_commit, hardware, load_average, results_root
-from ..prune import prune
-from ..train import LogUniform, accuracy, predict, train, train_many
+from ..pruning import prune
+from ..training import LogUniform, train, train_many
 from .calibration import calibration_table, prediction_metrics
 from .choose import CRITERIA, best_from_curve, elbo, lambda_grid
 from .compression import compression_ratio, deletable_fraction

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from .._checks import check_has_values
 from ..gaussian import GaussianParams, ParamSpec
-from ..prune import prunable_names
+from ..pruning import prunable_names
 
 __all__ = ["pruned_module", "save_pruned", "load_pruned"]
 
