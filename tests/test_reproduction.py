@@ -120,3 +120,16 @@ def test_weight_scales_compare_sigma_with_the_default_initialisation():
     assert pd.isna(merged.loc["conv1.weight", "trained_abs_mu"])
     ax = plots.plot_weight_scales(merged.reset_index())
     assert len(ax.patches) == 2 * len(merged) and len(ax.get_lines()) == 2
+
+
+def test_claim_summary_and_sweep_accuracy():
+    c = reproduction.cifar_claims(_fake_cifar())
+    s = reproduction.claim_summary({"layer": c}).set_index("claim")
+    assert s.loc["4: hypernet ≥ direct at 70 %", "holds"] == "3 of 4"
+    assert s.loc["4: hypernet ≥ direct at 70 %", "verdict"] == "partly supported"
+    assert s.loc["5: L2 below L1 at 0 %", "in_paper"] == "—" and s.loc["2: L1 > L3 at 90 %", "in_paper"] == "3 of 3"
+    lo, hi = _fake_cifar(), _fake_cifar()
+    hi["accuracy"] += 0.1
+    sweep = reproduction.sweep_accuracy({-3.0: lo, -6.0: hi}, scopes=("layer",))
+    diff = sweep.pivot_table(index=["lam", "fraction"], columns="value", values="accuracy")
+    assert (diff[-6.0] - diff[-3.0]).to_numpy() == pytest.approx(0.1)

@@ -22,7 +22,7 @@ from .gaussian import GaussianParams
 from .plots import compare_with_paper
 from .provenance import results_root
 from .pruning import apply_masks, correct_biases, layer_input_means, pruning_masks
-from .study import HYPERNETS, summarise
+from .study import HYPERNETS, select_rule, summarise
 
 __all__ = [
     "RULES",
@@ -33,7 +33,9 @@ __all__ = [
     "hidden_shift",
     "wine_claims",
     "cifar_claims",
+    "claim_summary",
     "weight_scales",
+    "sweep_accuracy",
     "verdict",
 ]
 
@@ -242,6 +244,40 @@ def cifar_claims(df: pd.DataFrame, lams: Sequence[float] | None = None, **rule) 
         rows.append({**r, "paper_difference": np.nan if p is None else p["difference"],
                      "paper_holds": None if p is None else p["holds"]})  # fmt: skip
     return pd.DataFrame(rows, columns=["claim", "case", "difference", "holds", "paper_difference", "paper_holds"])
+
+
+def claim_summary(claims_by_label: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per (label, claim) of several ``claims``/``cifar_claims`` tables: cases holding and a verdict.
+
+    ``claims_by_label`` maps a label (e.g. a pruning scope) to a table with columns claim and holds
+    (and optionally paper_holds). Columns: label, claim, holding, cases, holds ("h of n"),
+    verdict (``verdict``), and in_paper ("h of n" on the paper's table, "—" where it has none).
+    """
+    rows = []
+    for label, c in claims_by_label.items():
+        for claim, g in c.groupby("claim", sort=True):
+            h, n = int(g.holds.sum()), len(g)
+            paper = g.paper_holds.dropna() if "paper_holds" in g else pd.Series(dtype=bool)
+            in_paper = f"{int(paper.astype(bool).sum())} of {len(paper)}" if len(paper) else "—"
+            rows.append({"label": label, "claim": claim, "holding": h, "cases": n, "holds": f"{h} of {n}",
+                         "verdict": verdict(h, n), "in_paper": in_paper})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def sweep_accuracy(studies: Mapping[float, pd.DataFrame], scopes: Sequence[str] = ("layer", "global")) -> pd.DataFrame:
+    """Accuracy per setting, lambda, scope and fraction from several studies that differ in one setting.
+
+    ``studies`` maps the setting's value (e.g. the initial log sigma) to a study's ``pruning.csv``
+    frame; each scope uses the paper's criterion, no correction. Columns: value, lam, scope,
+    fraction, accuracy (the mean over runs).
+    """
+    rows = []
+    for value, df in studies.items():
+        for scope in scopes:
+            acc = select_rule(df, scope=scope).groupby(["lam", "fraction"]).accuracy.mean()
+            rows += [{"value": value, "lam": lam, "scope": scope, "fraction": f, "accuracy": float(a)}
+                     for (lam, f), a in acc.items()]  # fmt: skip
+    return pd.DataFrame(rows, columns=["value", "lam", "scope", "fraction", "accuracy"])
 
 
 def weight_scales(target: nn.Module, sigma: pd.DataFrame | None = None, init_log_sigmas=(-3.0, -6.0)) -> pd.DataFrame:
