@@ -11,7 +11,6 @@ import dataclasses
 import datetime as _dt
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from ... import data as data_mod
 from ... import models
 from ...evaluation import accuracy, predict
 from ...hypernets import ConstantHypernet, Hypernet, LinearHypernet, PiecewiseLinearHypernet
-from ...provenance import atomic_write, git_commit, hardware, load_average
+from ...provenance import atomic_write, git_commit, hardware, load_average, provenance_record
 from ...pruning import (
     apply_masks,
     correct_biases,
@@ -310,26 +309,22 @@ def merge(out: str | os.PathLike) -> pd.DataFrame:
     if sigma_rows:
         sig = pd.DataFrame(sigma_rows, columns=SIGMA_COLUMNS).sort_values(["implementation", "lam", "run", "layer"])
         atomic_write(out / "sigma.csv", sig.to_csv(index=False))
-    from ... import __version__
-
     runs = _run_records(out)
     lo, hi = cfg.input_range
     data_note = {
         "mnist": f"MNIST, the standard 60,000/10,000 split (byte-exact copy), pixels mapped onto [{lo:g}, {hi:g}]",
         "cifar10": "CIFAR-10; see data_source",
     }[cfg.dataset]
-    provenance = {
-        "package": "varhyper_mini",
-        "package_version": __version__,
-        "torch_version": torch.__version__,
-        "python": platform.python_version(),
+    provenance = provenance_record(
+        runs[-1]["command"] if runs else None,
+        min((r["started"] for r in runs), default=None),
+        max((r["ended"] for r in runs), default=None),
+        commit=runs[-1]["git_commit"] if runs else "unknown",
+    )
+    provenance |= {
         "config": dataclasses.asdict(cfg),
         "data": data_note,
         "runs": runs,
-        "command": runs[-1]["command"] if runs else None,
-        "git_commit": runs[-1]["git_commit"] if runs else None,
-        "started": min((r["started"] for r in runs), default=None),
-        "ended": max((r["ended"] for r in runs), default=None),
         "jobs_total": len(plan_jobs(cfg)),
         "jobs_missing": missing,
         "seconds_per_job": seconds,
