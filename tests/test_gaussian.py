@@ -156,3 +156,19 @@ def test_prior_var_accepts_real_number_types_and_refuses_bools():
     for bad in (True, np.bool_(True), float("nan"), -1.0, "2"):
         with pytest.raises(ValueError, match="prior_var"):
             p.kl(bad)
+
+
+def test_to_changes_dtype_and_keeps_values():
+    import torch
+
+    from varhyper_mini.gaussian import GaussianParams
+
+    p = GaussianParams({"w": torch.randn(3, 2)}, {"w": torch.full((3, 2), -3.0)})
+    q = p.to(dtype=torch.float64)
+    assert q.mean["w"].dtype == torch.float64 and q.log_sigma["w"].dtype == torch.float64
+    assert torch.equal(q.mean["w"].float(), p.mean["w"]) and p.mean["w"].dtype == torch.float32
+    assert p.to("cpu").mean["w"].dtype == torch.float32  # a device alone keeps the dtype
+    import pytest
+
+    with pytest.raises(ValueError, match="floating-point dtype"):
+        p.to(dtype=torch.int64)

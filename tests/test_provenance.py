@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import varhyper_mini as vh
-from varhyper_mini import provenance, study
+from varhyper_mini import provenance
+from varhyper_mini.experiments import study
 from varhyper_mini.experiments.wine import WineConfig
 from varhyper_mini.experiments.wine.config import model_seed
 

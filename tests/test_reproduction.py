@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import varhyper_mini as vh
-from varhyper_mini import models, plots, reproduction, study
+from varhyper_mini import models, plots, reproduction
+from varhyper_mini.experiments import study
 
 
 def _fake_study(offset_high: float) -> pd.DataFrame:

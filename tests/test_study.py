@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from varhyper_mini import cli, models, study
+from varhyper_mini import cli, models
+from varhyper_mini.experiments import study
 
 TINY = dict(
     implementations=("variational-direct", "base-linear"),

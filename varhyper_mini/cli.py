@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from .study import preset, run_study
+    from .experiments.study import preset, run_study
 
     overrides = {
         k: getattr(args, k)
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return grade_cli(args.solution, target=args.target, csv_path=args.csv)
         if args.command == "merge":
-            from .study import merge
+            from .experiments.study import merge
 
             df = merge(args.out)
             print(f"merged {len(df)} rows into {args.out / 'pruning.csv'}")

@@ -297,9 +297,15 @@ class GaussianParams:
         """A deep copy of the tensors."""
         return self._rebuild(Tensor.clone)
 
-    def to(self, device: torch.device | str) -> GaussianParams:
-        """The same parameters on ``device``."""
-        return self._rebuild(lambda t: t.to(device))
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> GaussianParams:
+        """The same parameters on ``device`` and/or in the floating ``dtype`` (e.g. ``torch.float64``).
+
+        A new object; the tensors are detached only if ``Tensor.to`` copies them. Raises
+        ``ValueError`` for a ``dtype`` that is not floating point (log sigma must stay real).
+        """
+        if dtype is not None and not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating-point dtype such as torch.float64, got {dtype}")
+        return self._rebuild(lambda t: t.to(device=device, dtype=dtype))
 
     def __getitem__(self, i: int) -> GaussianParams:
         """Entry ``i`` of the first batch dimension, e.g. the model at one lambda sample.

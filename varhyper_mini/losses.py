@@ -15,6 +15,7 @@ result is then averaged over the batch, so each function returns a scalar.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ._checks import F32_MAX, F32_TINY, as_int
@@ -29,6 +30,7 @@ __all__ = [
     "penalty_unchecked",
     "penalty_flat",
     "check_loss_name",
+    "nll_per_sample",
     "LOSSES",
 ]
 
@@ -127,3 +129,15 @@ def covariance(
 def base(nll: Tensor, params: GaussianParams, lam: float | Tensor, n_train: int) -> Tensor:
     """L3, eq. (6): nll + lambda * sum(mean^2) / n_train (weights and biases)."""
     return (nll + penalty("base", params, lam, n_train)).mean()
+
+
+def nll_per_sample(logits: Tensor, y: Tensor) -> Tensor:
+    """The data term of every loss for k weight sets at once: batch-mean cross-entropy, shape (k,).
+
+    ``logits`` (k, B, C), one set of B predictions per weight sample (a lambda draw, a Monte Carlo
+    draw); ``y`` (B,) integer labels. In nats per example. The training step (Algorithm 1) and the
+    theory's expected NLL both use it.
+    """
+    k, b, c = logits.shape
+    ce = F.cross_entropy(logits.reshape(k * b, c), y.repeat(k), reduction="none")
+    return ce.reshape(k, b).mean(1)

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .study import HYPERNETS, LETTERS, select_rule, summarise
+from .experiments.study import HYPERNETS, LETTERS, select_rule, summarise
 
 __all__ = [
     "paper_table",

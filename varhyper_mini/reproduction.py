@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from .data import TensorData
+from .experiments.study import HYPERNETS, select_rule, summarise
 from .gaussian import GaussianParams
 from .plots import compare_with_paper
 from .provenance import results_root
 from .pruning import apply_masks, correct_biases, layer_input_means, pruning_masks
-from .study import HYPERNETS, select_rule, summarise
 
 __all__ = [
     "RULES",

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import losses
@@ -132,9 +131,7 @@ def _nll_of_weights(target: nn.Module, spec: ParamSpec, w: Tensor, x: Tensor, y:
     flat = w.reshape(-1, spec.total)
     weights = spec.unflatten(flat)
     logits = torch.func.vmap(lambda p: torch.func.functional_call(target, p, (x,)))(weights)
-    k, b, c = logits.shape
-    ce = F.cross_entropy(logits.reshape(k * b, c), y.repeat(k), reduction="none")
-    return ce.reshape(k, b).mean(1).reshape(lead)
+    return losses.nll_per_sample(logits, y).reshape(lead)
 
 
 def expected_nll(target: nn.Module, params: GaussianParams, data: TensorData, eps: Tensor) -> Tensor:

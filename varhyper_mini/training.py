@@ -66,13 +66,6 @@ class History:
         return {"loss": self.loss, "nll": self.nll, "penalty": self.penalty, "seconds": self.seconds}
 
 
-def _nll_per_sample(logits: Tensor, y: Tensor) -> Tensor:
-    """Batch-mean cross-entropy for logits (k, B, C), one value per leading entry."""
-    k, b, c = logits.shape
-    ce = F.cross_entropy(logits.reshape(k * b, c), y.repeat(k), reduction="none")
-    return ce.reshape(k, b).mean(1)
-
-
 class _Step(nn.Module):
     """The per-model loss of one step, written for ``torch.func.functional_call``."""
 
@@ -109,7 +102,7 @@ class _Step(nn.Module):
                 else:
                     logits = torch.func.vmap(lambda p: torch.func.functional_call(target, p, (x,)))(weights)
         logits = logits.float()
-        nll = F.cross_entropy(logits, y).reshape(1) if k == 1 else _nll_per_sample(logits, y)
+        nll = F.cross_entropy(logits, y).reshape(1) if k == 1 else losses.nll_per_sample(logits, y)
         if callable(self.loss):  # a user-defined penalty (e.g. a course assignment's new prior)
             params = GaussianParams.from_flat(self.spec, mean, log_sigma)
             pen = self.loss(params, lam, self.n_train, self.prior_var)

@@ -32,11 +32,8 @@ def sym_kl_float64(p: GaussianParams, q: GaussianParams) -> float:
     ``theory.sym_kl`` does (a deterministic model, other parameter names).
     """
 
-    def f64(g: GaussianParams) -> GaussianParams:
-        ls = None if g.log_sigma is None else {k: v.detach().double() for k, v in g.log_sigma.items()}
-        return GaussianParams({k: v.detach().double() for k, v in g.mean.items()}, ls)
-
-    return max(0.0, float(sym_kl(f64(p), f64(q))))
+    with torch.no_grad():
+        return max(0.0, float(sym_kl(p.to(dtype=torch.float64), q.to(dtype=torch.float64))))
 
 
 def relevance_distance(p: GaussianParams, q: GaussianParams) -> float:

@@ -51,7 +51,7 @@ def load_choosing_results(results_dir: str | os.PathLike | None = None, name: st
 
     ``results_dir`` is the folder that holds ``choosing/``; by default the checkout's
     ``results/`` or, in an installed package, the copy shipped inside it (as
-    ``varhyper_mini.study.load_results`` finds them; ``$VARHYPER_RESULTS`` first).
+    ``varhyper_mini.experiments.study.load_results`` finds them; ``$VARHYPER_RESULTS`` first).
 
     Raises:
         FileNotFoundError: when a file of ``CHOOSING_FILES`` is missing; the message says how
