@@ -1,5 +1,6 @@
 """The study runner: jobs, resume, shards and merge, and the command line's error messages."""
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -70,8 +71,8 @@ def test_both_input_scalings_run_end_to_end(tmp_path, data_root, input_range):
 
 
 def test_results_written_before_the_rules_still_load(tmp_path):
-    old_cfg = {**json.loads(json.dumps(study.dataclasses.asdict(study.preset("mnist", "quick"))))}
-    for key in ("input_range", "scopes", "corrections", "mc_samples"):
+    old_cfg = {**json.loads(json.dumps(dataclasses.asdict(study.preset("mnist", "quick"))))}
+    for key in ("input_range", "scopes", "corrections", "mc_samples", "width", "amp"):
         old_cfg.pop(key)
     old_cfg["scope"] = "layer"
     folder = tmp_path / "old"
