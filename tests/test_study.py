@@ -217,3 +217,12 @@ def test_describe_provenance_names_command_commit_and_each_run():
     text = study.describe_provenance(prov)
     assert prov["command"] in text and prov["git_commit"] in text and "JPEG subset" in text
     assert text.count("\n  run ") == len(prov["runs"]) and "min of wall time" in text
+
+
+def test_departures_from_paper_name_what_a_scaled_run_changed():
+    d = study.departures_from_paper(study.preset("cifar10", "cpu"))
+    assert d["init_log_sigma"] == {"this": -6.0, "paper": -3.0}
+    assert d["width"] == {"this": 0.25, "paper": 1.0} and d["epochs"]["paper"] == 50
+    assert {"train_subset", "runs", "lr", "batch_size", "lam_samples"} <= set(d)
+    assert "max_group" not in d and "amp" not in d  # bookkeeping, not the method's settings
+    assert study.departures_from_paper(study.preset("mnist", "paper")) == {}

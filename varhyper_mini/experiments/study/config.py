@@ -8,6 +8,7 @@ lambda of the grid. Each job has its own seed, from its name (``provenance.seed_
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 from ... import data as data_mod
@@ -36,6 +37,7 @@ __all__ = [
     "config_from_json",
     "upgrade_rows",
     "training_passes",
+    "departures_from_paper",
 ]
 
 
@@ -341,3 +343,24 @@ def training_passes(cfg: StudyConfig, n_train: int) -> int:
         k = 1 if job.hypernet == "direct" else cfg.lam_samples
         total += cfg.epochs * n_train * k
     return total
+
+
+# Bookkeeping, not a setting of the method: where the study runs and how its work is grouped.
+_NOT_SETTINGS = ("max_group", "amp", "seed", "mc_samples", "scopes", "corrections")
+
+
+def departures_from_paper(cfg: StudyConfig) -> dict[str, dict]:
+    """Every setting of ``cfg`` that differs from the dataset's ``paper`` preset: {name: {"this": v, "paper": p}}.
+
+    The ``paper`` preset holds the paper's settings (the authors' code's where the paper is silent;
+    see the reproduction notes). Settings of the evaluation and the machine (``_NOT_SETTINGS``) are
+    left out. Written into each study's ``provenance.json`` by ``merge``, so a scaled-down run says
+    plainly what it changed (for the CIFAR-10 ``cpu`` preset: width, images, epochs, runs, batch,
+    learning rate, lambda samples and the initial log sigma).
+    """
+    ours, paper = dataclasses.asdict(cfg), dataclasses.asdict(preset(cfg.dataset, "paper"))
+    return {
+        k: {"this": ours[k], "paper": paper[k]}
+        for k in ours
+        if k not in _NOT_SETTINGS and json.loads(json.dumps(ours[k])) != json.loads(json.dumps(paper[k]))
+    }

@@ -39,6 +39,7 @@ from .config import (
     Job,
     StudyConfig,
     config_from_json,
+    departures_from_paper,
     plan_jobs,
     pruning_rules,
     upgrade_rows,
@@ -329,6 +330,7 @@ def merge(out: str | os.PathLike) -> pd.DataFrame:
         "jobs_missing": missing,
         "seconds_per_job": seconds,
         "rows": len(df),
+        "departures_from_paper": departures_from_paper(cfg),
     }
     if cfg.dataset == "cifar10":
         provenance["data_source"] = _cifar_source_note(out)
