@@ -223,10 +223,11 @@ class GaussianParams:
     @property
     def sigma(self) -> dict[str, Tensor]:
         """Standard deviations exp(log_sigma)."""
-        self._require_variational("sigma")
+        self.require_variational("sigma")
         return {k: torch.exp(v) for k, v in self.log_sigma.items()}
 
-    def _require_variational(self, what: str) -> None:
+    def require_variational(self, what: str) -> None:
+        """Raise ``ValueError`` naming ``what`` (e.g. "the ELBO") when these parameters have no sigma."""
         if self.log_sigma is None:
             raise ValueError(
                 f"{what} needs a variational model, but log_sigma is None (a deterministic model). "
@@ -258,7 +259,7 @@ class GaussianParams:
 
         ``prior_var`` is a variance; a tensor of ``batch_shape`` gives one prior per batch entry.
         """
-        self._require_variational("kl")
+        self.require_variational("kl")
         check_prior_var(prior_var)
         return self._kl(prior_var)
 

@@ -130,12 +130,12 @@ class Hypernet(nn.Module):
     def forward(self, lam: float | Tensor) -> GaussianParams:
         """G(lambda): the target's parameters at one lambda."""
         u = self.encode(lam)
-        mean, log_sigma = self.flat_params(u.reshape(1).to(self._device()))
+        mean, log_sigma = self.flat_params(u.reshape(1).to(self.device))
         return GaussianParams.from_flat(self.spec, mean[0], None if log_sigma is None else log_sigma[0])
 
     def params_batch(self, lams: Tensor) -> GaussianParams:
         """G at several lambdas at once: ``GaussianParams`` with ``batch_shape == (k,)``."""
-        u = self.encode_batch(lams).to(self._device(), self.dtype)
+        u = self.encode_batch(lams).to(self.device, self.dtype)
         return self._to_params(*self.flat_params(u))
 
     def flat_params(self, u: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -147,7 +147,9 @@ class Hypernet(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     # -- internals --------------------------------------------------------------------
-    def _device(self) -> torch.device:
+    @property
+    def device(self) -> torch.device:
+        """The device of the hypernetwork's parameters (CPU for one without parameters)."""
         p = next(self.parameters(), None)
         return p.device if p is not None else torch.device("cpu")
 

@@ -59,7 +59,7 @@ def penalty(name: str, params: GaussianParams, lam: float | Tensor, n_train: int
     check_loss_name(name)
     lam_t = _check(n_train, lam)
     if name != "base":
-        params._require_variational(f"the {name} loss")
+        params.require_variational(f"the {name} loss")
         check_prior_var(prior_var)
     out = penalty_unchecked(name, params, lam_t, n_train, prior_var)
     if not bool(torch.all(torch.isfinite(out.detach()))):

@@ -79,7 +79,7 @@ def sym_kl(p: GaussianParams, q: GaussianParams) -> Tensor:
 
 def log_det_cov(params: GaussianParams) -> Tensor:
     """log det A_ps^-1 = sum_i log sigma_i^2 for a diagonal covariance (keeps ``batch_shape``)."""
-    params._require_variational("log_det_cov")
+    params.require_variational("log_det_cov")
     nb = len(params.batch_shape)
     return sum(2.0 * ls.reshape(*ls.shape[:nb], -1).sum(-1) for ls in params.log_sigma.values())
 

@@ -114,7 +114,7 @@ def calibration_table(
     lams = [float(check_lam(v)) for v in lams]
     fractions = [check_fraction(f, "fractions") for f in fractions]
     rows = []
-    dev = hypernet._device()
+    dev = hypernet.device
     with torch.no_grad():
         for i, lam in enumerate(lams):
             params = hypernet(lam)

@@ -111,7 +111,7 @@ def elbo(
     """
     if not isinstance(params, GaussianParams) or params.batch_shape:
         raise ValueError("elbo takes the GaussianParams of one model (params[i] picks one from a batch)")
-    params._require_variational("the ELBO")
+    params.require_variational("the ELBO")
     check_data(train_data, "train_data")
     check_prior_var(prior_var)
     samples = as_int(samples, "samples (0: mean weights)", minimum=0)
@@ -158,7 +158,7 @@ def lambda_curve(
     if not lams:
         raise ValueError("lams is empty; give at least one lambda")
     rows = []
-    gen_dev = hypernet._device()
+    gen_dev = hypernet.device
     with torch.no_grad():
         for i, lam in enumerate(lams):
             params = hypernet(lam)

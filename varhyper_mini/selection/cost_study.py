@@ -130,7 +130,7 @@ def _direct_nets(lams: Sequence[float], cfg: CostConfig) -> list[ConstantHyperne
 
 def _model_rows(label: str, grid: str, hypernet: Hypernet, lams, target, cfg, fit, val, test, seed: int) -> list[dict]:
     rows = []
-    dev = hypernet._device()
+    dev = hypernet.device
     with torch.no_grad():
         for i, lam in enumerate(lams):
             params = hypernet(lam)
