@@ -299,3 +299,15 @@ def test_half_precision_and_mixed_dtypes_are_refused(convert):
         t.fc.bias.data = t.fc.bias.data.float()
     with pytest.raises(ValueError, match="one dtype, float32 or float64"):
         vh.LinearHypernet(t)
+
+
+def test_one_rule_for_lambda_equality():
+    from varhyper_mini.hypernets import lambda_key, same_lambda
+
+    grid = np.logspace(-3, 2, 6)  # recomputed on a log grid: last digits differ from the literals
+    assert [lambda_key(g) for g in grid] == [lambda_key(v) for v in (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)]
+    assert lambda_key(0.1) != lambda_key(0.1 * (1 + 1e-4))  # a real difference is not rounded away
+    assert same_lambda(grid, 0.01).tolist() == [False, True, False, False, False, False]
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="positive and finite"):
+            lambda_key(bad)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -21,6 +22,8 @@ from ._checks import F32_MAX, F32_TINY, LOG_SIGMA_RANGE, as_int, as_positive, as
 from .gaussian import GaussianParams, ParamSpec
 
 __all__ = [
+    "lambda_key",
+    "same_lambda",
     "Hypernet",
     "ConstantHypernet",
     "LinearHypernet",
@@ -29,6 +32,29 @@ __all__ = [
     "check_lam",
     "functional_forward",
 ]
+
+
+def lambda_key(lam: float) -> float:
+    """The package's one rule for lambda equality: log10 lambda rounded to 6 decimals.
+
+    Lambdas read back from a CSV file or recomputed on a log grid differ in their last digits; two
+    lambdas are the same when their keys are equal (a relative difference below about 1e-6), and the
+    key serves as a dict key. Raises ``ValueError`` for a lambda that is not positive and finite.
+    """
+    value = float(lam)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"lambda must be positive and finite, got {lam!r}")
+    return round(math.log10(value), 6)
+
+
+def same_lambda(values, lam: float) -> np.ndarray:
+    """Which entries of ``values`` (a sequence, array or Series of lambdas) equal ``lam`` under ``lambda_key``.
+
+    Returns a boolean array of shape ``(len(values),)``. Raises ``ValueError`` for a lambda that is
+    not positive and finite.
+    """
+    key = lambda_key(lam)
+    return np.array([lambda_key(v) == key for v in np.asarray(values, dtype=float).ravel()], dtype=bool)
 
 
 def check_lam(lam: float | Tensor) -> Tensor:

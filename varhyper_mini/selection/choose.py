@@ -26,7 +26,7 @@ from .._checks import as_int
 from ..data import TensorData, batches
 from ..evaluation import check_data, predict
 from ..gaussian import GaussianParams, ParamSpec, check_prior_var
-from ..hypernets import Hypernet, check_lam
+from ..hypernets import Hypernet, check_lam, same_lambda
 from .calibration import prediction_metrics
 
 __all__ = [
@@ -65,12 +65,11 @@ def lambda_grid(lam_range: tuple[float, float], n: int) -> tuple[float, ...]:
 
 
 def match_lam(values: pd.Series, lam: float) -> np.ndarray:
-    """Which entries of ``values`` are the lambda ``lam``: equal in log lambda to within 1e-9.
+    """Which entries of ``values`` are the lambda ``lam``, under the package's rule (``hypernets.same_lambda``).
 
-    Lambdas read back from a CSV file or recomputed on a grid differ in their last digits; this is
-    the one equality test the selection tables use. Returns a boolean array, shape ``(len(values),)``.
+    Returns a boolean array, shape ``(len(values),)``.
     """
-    return np.isclose(np.log(values.to_numpy(dtype=float)), math.log(lam), atol=1e-9)
+    return same_lambda(values, lam)
 
 
 def _weights_dev(params: GaussianParams) -> torch.device:

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ...hypernets import lambda_key
 from ...provenance import results_root
 from .config import (
     CSV_COLUMNS,
@@ -101,7 +102,9 @@ def summarise(df: pd.DataFrame, lams: Sequence[float] | None = None, **rule) -> 
     are used: the paper's by default, or the one ``rule`` names (the arguments of ``select_rule``).
     """
     d = select_rule(df, **rule) if "scope" in df.columns else df
-    d = d if lams is None else d[d.lam.isin(list(lams))]
+    if lams is not None:  # lambdas equal under the package's rule (hypernets.lambda_key)
+        keys = {lambda_key(lam) for lam in lams}
+        d = d[[lambda_key(v) in keys for v in d.lam]]
     per_run = d.groupby(["implementation", "loss", "hypernet", "fraction", "run"], as_index=False).accuracy.mean()
     out = per_run.groupby(["implementation", "loss", "hypernet", "fraction"], as_index=False).accuracy.agg(
         ["mean", "std", "count"]

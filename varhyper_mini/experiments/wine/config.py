@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ... import models
+from ...hypernets import lambda_key
 from ...provenance import seed_from_name
 from ...pruning import FRACTIONS
 
@@ -104,12 +105,7 @@ class WineConfig:
         return tuple(out[k] for k in sorted(out))
 
 
-def lam_key(lam: float) -> float:
-    """A key that matches lambdas equal up to rounding (e.g. read back from a CSV): log10 lambda to 6 decimals.
-
-    Raises ``ValueError`` for lambda <= 0 (``math.log10``).
-    """
-    return round(math.log10(float(lam)), 6)
+lam_key = lambda_key  # the package's one rule for lambda equality (``hypernets.lambda_key``)
 
 
 def model_name(n_pieces: int) -> str:

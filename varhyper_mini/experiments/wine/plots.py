@@ -12,13 +12,13 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+from ...hypernets import same_lambda
 from .results import summarise, theorem2_summary
 
 __all__ = ["plot_figure3", "plot_theorem2", "plot_pruning_curves"]
@@ -142,7 +142,7 @@ def plot_pruning_curves(
     ns = sorted(n for n in mean.n_pieces.unique() if n > 0)
     cmap = plt.get_cmap("viridis")
     for ax, lam in zip(axes, lams):
-        d = mean[np.isclose(mean.lam, lam)]
+        d = mean[same_lambda(mean.lam, lam)]
         for i, n in enumerate(ns):
             e = d[(d.n_pieces == n) & (d.model != "direct")]
             ax.plot(
