@@ -12,7 +12,11 @@ their modules are ``training`` and ``pruning``. The old module paths ``varhyper_
 
 from __future__ import annotations
 
-from . import _aliases, data, evaluation, evidence, losses, models, pruning, selection, theory, training  # noqa: F401
+import sys as _sys
+import types as _types
+import warnings as _warnings
+
+from . import data, evaluation, evidence, losses, models, pruning, selection, theory, training
 from .config import pick, quick_mode
 from .data import DataCorruptError, DataNotFoundError, TensorData
 from .evaluation import accuracy, evaluate, predict
@@ -65,3 +69,29 @@ __all__ = [
     "train_many",
     "training",
 ]
+
+
+class _MovedModule(_types.ModuleType):
+    """The old path of a renamed module: every attribute comes from the new one, with a DeprecationWarning."""
+
+    def __init__(self, old: str, *new: _types.ModuleType):
+        super().__init__(f"varhyper_mini.{old}")
+        self._new = new
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        for module in self._new:
+            if hasattr(module, name):
+                _warnings.warn(
+                    f"{self.__name__} is now {module.__name__}; import {name} from there (the old path goes in 0.2)",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                return getattr(module, name)
+        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+
+
+# Registered in _sys.modules only: the package attributes ``train`` and ``prune`` stay the functions.
+_sys.modules.setdefault("varhyper_mini.train", _MovedModule("train", training, evaluation))
+_sys.modules.setdefault("varhyper_mini.prune", _MovedModule("prune", pruning))

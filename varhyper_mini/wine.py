@@ -9,71 +9,8 @@ from __future__ import annotations
 
 import warnings
 
-from .experiments.wine import (
-    CSV_COLUMNS,
-    DEFAULT_COMMAND,
-    RESULT_FILES,
-    STAGES,
-    PaddedPiecewiseHypernet,
-    WineConfig,
-    WineResults,
-    WineTables,
-    config_from_provenance,
-    expected_keys,
-    expected_loss,
-    finetune_and_scratch,
-    load_results,
-    model_name,
-    plot_figure3,
-    plot_pruning_curves,
-    plot_theorem2,
-    pruning_distance,
-    relevance_distance,
-    results_dir,
-    run_target,
-    run_wine_experiment,
-    summarise,
-    theorem2_summary,
-    time_vectorised,
-    train_direct,
-    train_direct_loop,
-    train_hypernets,
-    validate_table,
-    write_results,
-)
-
-__all__ = [
-    "WineConfig",
-    "WineResults",
-    "WineTables",
-    "PaddedPiecewiseHypernet",
-    "CSV_COLUMNS",
-    "STAGES",
-    "DEFAULT_COMMAND",
-    "RESULT_FILES",
-    "model_name",
-    "run_target",
-    "train_direct",
-    "train_hypernets",
-    "finetune_and_scratch",
-    "expected_loss",
-    "relevance_distance",
-    "run_wine_experiment",
-    "expected_keys",
-    "validate_table",
-    "summarise",
-    "theorem2_summary",
-    "pruning_distance",
-    "write_results",
-    "load_results",
-    "config_from_provenance",
-    "train_direct_loop",
-    "results_dir",
-    "time_vectorised",
-    "plot_figure3",
-    "plot_theorem2",
-    "plot_pruning_curves",
-]
+from .experiments.wine import *  # noqa: F403
+from .experiments.wine import __all__  # noqa: F401
 
 warnings.warn(
     "varhyper_mini.wine is deprecated and will be removed in the next release; "
