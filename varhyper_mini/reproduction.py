@@ -20,8 +20,7 @@ from torch import nn
 from .data import TensorData
 from .experiments.study import HYPERNETS, select_rule, summarise
 from .gaussian import GaussianParams
-from .plots import compare_with_paper
-from .provenance import results_root
+from .plots import compare_with_paper, paper_table
 from .pruning import apply_masks, correct_biases, layer_input_means, pruning_masks
 
 __all__ = [
@@ -234,7 +233,7 @@ def cifar_claims(df: pd.DataFrame, lams: Sequence[float] | None = None, **rule) 
     Raises ``ValueError`` when the rule has no rows in ``df``.
     """
     ours = summarise(df, lams, **rule).set_index(["loss", "hypernet", "fraction"]).accuracy
-    paper = pd.read_csv(results_root() / "paper" / "paper_tables.csv").query("dataset == 'cifar10'")
+    paper = paper_table("cifar10")
     paper_cases = {
         (r["claim"], r["case"]): r for r in _cifar_cases(paper.set_index(["loss", "hypernet", "fraction"]).accuracy)
     }
