@@ -99,3 +99,10 @@ def test_provenance_record_reads_like_the_study_and_cost_study_provenance():
     text = study.describe_provenance(rec)
     assert "command: cmd" in text and "commit abc" in text and f"torch {torch.__version__}" in text
     assert "2026-01-02T03:04:05+00:00 to " in text
+
+
+def test_hardware_names_the_cpu_and_its_kernel_level():
+    # Bit-reproducibility on CPU depends on the vector kernels torch picks, so both are recorded.
+    info = provenance.hardware("cpu")
+    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert isinstance(info["cpu_model"], str) and info["cpu_model"]

@@ -357,3 +357,16 @@ def test_selection_takes_numpy_numbers_and_refuses_bools(wine_hyper):
     ):
         with pytest.raises(ValueError, match="bool|integer"):
             call()
+
+
+def test_cost_study_command_line(data_root, tmp_path, capsys):
+    from varhyper_mini import cli
+
+    assert cli.main(["choosing", "--preset", "huge", "--out", str(tmp_path)]) == 2
+    assert "unknown --preset 'huge'" in capsys.readouterr().err
+    assert not (tmp_path / "cost.csv").exists()
+    out = tmp_path / "quick"
+    assert cli.main(["choosing", "--preset", "quick", "--out", str(out), "--data-root", str(data_root), "--quiet"]) == 0
+    rec = json.loads((out / "provenance.json").read_text())
+    assert rec["command"].startswith("python -m varhyper_mini choosing --preset quick") and rec["config"]["epochs"] == 4
+    assert set(selection.CHOOSING_FILES) <= {p.name for p in out.iterdir()}

@@ -1,4 +1,4 @@
-"""Command line: ``python -m varhyper_mini study|merge|wine|grade ...``.
+"""Command line: ``python -m varhyper_mini study|merge|wine|choosing|grade ...``.
 
 Bad input ends with one line on stderr and exit status 2, never a traceback.
 """
@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--epochs", type=int, help="epochs per model (paper: 200)")
     w.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    c = sub.add_parser("choosing", help="run the cost study of chapter 08 (hypernetwork vs direct models)")
+    c.add_argument("--preset", default="cpu", help="cpu (the committed study) or quick")
+    c.add_argument("--out", type=Path, help="output folder (default: results/choosing)")
+    c.add_argument("--data-root", help="data folder (default: $VARHYPER_DATA or the user cache)")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+
     g = sub.add_parser(
         "grade",
         help="grade a solution file, or a class: several files or folders of .py files",
@@ -117,7 +123,7 @@ def _study(args: argparse.Namespace) -> int:
             raise ValueError(f"--{key.replace('_', '-')} must be positive, got {','.join(map(str, vals))}")
     cfg = preset(args.dataset, args.preset, **overrides)
     out = args.out or Path("results") / args.dataset
-    command = "python -m varhyper_mini " + " ".join(sys.argv[1:])
+    command = "python -m varhyper_mini " + " ".join(args.argv)
     summary = run_study(cfg, out, args.data_root, args.shard, args.device, command, not args.quiet, args.checkpoints)
     print(f"{summary['ran']} jobs ran, {summary['skipped']} already done, {summary['total']} in all -> {out}")
     if args.shard is None:
@@ -147,14 +153,30 @@ def _wine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _choosing(args: argparse.Namespace) -> int:
+    from .selection import COST_PRESETS, run_cost_study
+
+    if args.preset not in COST_PRESETS:
+        raise ValueError(f"unknown --preset {args.preset!r}; choose one of {', '.join(COST_PRESETS)}")
+    out = args.out or Path("results") / "choosing"
+    command = "python -m varhyper_mini " + " ".join(args.argv)
+    paths = run_cost_study(out, COST_PRESETS[args.preset], args.data_root, progress=not args.quiet, command=command)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.argv = argv  # recorded as the command in provenance, also when called from Python
     try:
         if args.command == "study":
             return _study(args)
         if args.command == "wine":
             return _wine(args)
+        if args.command == "choosing":
+            return _choosing(args)
         if args.command == "grade":
             from .grading import grade_cli
 

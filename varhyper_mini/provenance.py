@@ -73,12 +73,31 @@ def load_average() -> list[float] | None:
         return None
 
 
+def _cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def hardware(device: str) -> dict:
-    """The device, platform, CPU count and torch threads (and the GPU's name on CUDA)."""
+    """The device, platform, CPU model, CPU count, torch threads and torch's CPU kernel level.
+
+    ``cpu_capability`` (``torch.backends.cpu.get_cpu_capability()``, e.g. ``"AVX2"``, ``"AVX512"``)
+    is recorded because it picks the vectorised kernels: two hosts with different levels can round
+    float sums differently, so a CPU result is bit-reproducible only on a host of the same level and
+    thread count. On CUDA the GPU's name is added.
+    """
     info = {
         "device": device,
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }

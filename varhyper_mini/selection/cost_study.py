@@ -10,12 +10,9 @@ selection criteria) into ``results/choosing``, which the chapter "Choosing lambd
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import json
 import os
-import platform
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +25,15 @@ from ..data import TensorData, mnist
 from ..evaluation import accuracy, predict
 from ..hypernets import ConstantHypernet, Hypernet, PiecewiseLinearHypernet
 from ..models import mnist_mlp
-from ..provenance import atomic_write, git_commit, hardware, load_average, results_root
+from ..provenance import (
+    atomic_write,
+    git_commit,
+    load_average,
+    provenance_record,
+    results_root,
+    seed_from_name,
+    utc_now,
+)
 from ..pruning import prune
 from ..training import LogUniform, train, train_many
 from .calibration import calibration_table, prediction_metrics
@@ -115,14 +120,10 @@ CHOOSING_FILES = ("cost.csv", "curves.csv", "calibration.csv", "provenance.json"
 EVAL_SEEDS = {"hypernetwork": 1000, "direct": 2000, "calibration": 3000}
 
 
-def _model_seed(base: int, name: str) -> int:
-    return (zlib.crc32(name.encode()) + base) % (2**31 - 1)
-
-
 def _direct_nets(lams: Sequence[float], cfg: CostConfig) -> list[ConstantHypernet]:
     nets = []
     for lam in lams:
-        torch.manual_seed(_model_seed(cfg.seed, f"direct-{lam:.6g}"))
+        torch.manual_seed(seed_from_name(f"direct-{lam:.6g}", cfg.seed))
         target = mnist_mlp()
         nets.append(ConstantHypernet(target, lam_range=cfg.lam_range))
     return nets
@@ -195,7 +196,7 @@ def train_cost_hypernet(
     ``config.seed``, so one seed gives one replicate. Returns (hypernetwork, target module).
     """
     cfg = config
-    seed = _model_seed(cfg.seed, "hypernet")
+    seed = seed_from_name("hypernet", cfg.seed)
     torch.manual_seed(seed)
     target = mnist_mlp()
     hyper = PiecewiseLinearHypernet(target, n_pieces=cfg.n_pieces, lam_range=cfg.lam_range)
@@ -229,7 +230,6 @@ def run_cost_study(
     paths by file name (``CHOOSING_FILES``). Raises ``ValueError`` for an invalid config and
     ``vh.data.DataNotFoundError`` when MNIST is not found.
     """
-    from .. import __version__  # set after the package imports its modules, so read when called
 
     cfg = config or CostConfig()
     cfg.validate()
@@ -239,7 +239,7 @@ def run_cost_study(
     old_threads = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    started = utc_now()
     load_start = load_average()
     t_start, cpu_start = time.perf_counter(), time.process_time()
     commit = git_commit()
@@ -259,7 +259,7 @@ def run_cost_study(
         direct: dict[int, list[ConstantHypernet]] = {}
         agreement: dict[int, float] = {}
         for k, lams in grids.items():
-            seeds = [_model_seed(cfg.seed, f"direct-{lam:.6g}") for lam in lams]
+            seeds = [seed_from_name(f"direct-{lam:.6g}", cfg.seed) for lam in lams]
             loop_nets = _direct_nets(lams, cfg)
             with _Timer() as tm:
                 for net, lam, s in zip(loop_nets, lams, seeds):
@@ -308,12 +308,10 @@ def run_cost_study(
         selections = {c: best_from_curve(curves[curves.model == "hypernetwork"], c) for c in CRITERIA}
     finally:
         torch.set_num_threads(old_threads)
-    ended = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    provenance = {
-        "package": "varhyper_mini",
-        "package_version": __version__,
+    provenance = provenance_record(call, started, commit=commit, device="cpu", load_average_start=load_start)
+    provenance["hardware"]["torch_threads"] = cfg.threads or old_threads  # the run's, not the restored count
+    provenance |= {
         "function": "varhyper_mini.selection.run_cost_study",
-        "command": call,
         "config": dataclasses.asdict(cfg),
         "scale_note": (
             f"Reduced CPU scale: a stratified subset of the MNIST training set ({len(fit)} images to fit, "
@@ -340,14 +338,6 @@ def run_cost_study(
             else "ELBO at lambda = 1 on the fit split, nll at the mean weights (plug-in)"
         ),
         "selections_on_hypernetwork": selections,
-        "torch_version": torch.__version__,
-        "python": platform.python_version(),
-        "hardware": {**hardware("cpu"), "torch_threads": cfg.threads or old_threads},
-        "load_average_start": load_start,
-        "load_average_end": load_average(),
-        "git_commit": commit,
-        "started": started,
-        "ended": ended,
         "train_seconds": train_end - t_start,
         "cpu_seconds": time.process_time() - cpu_start,
         "wall_seconds": time.perf_counter() - t_start,
