@@ -114,3 +114,29 @@ def check_has_values(tensors, what: str = "the parameters") -> None:
     """``ValueError`` when any of ``tensors`` is on the meta device (a tensor without values)."""
     if any(t.device.type == "meta" for t in tensors):
         raise ValueError(f"{what} are on the meta device and hold no values; move them to a real device first")
+
+
+def check_positive_ints(config, names) -> None:
+    """Raise ``ValueError`` for the first field of ``config`` in ``names`` that is not an int >= 1 (bools refused).
+
+    The one rule behind the study's, the Wine experiment's and the cost study's ``validate``.
+    """
+    for name in names:
+        v = getattr(config, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def check_lam_range(lam_range) -> tuple[float, float]:
+    """``(lo, hi)`` of a lambda prior's support; raises ``ValueError`` unless 0 < lo < hi < inf."""
+    lo, hi = lam_range
+    if not 0 < lo < hi < math.inf:
+        raise ValueError(f"lam_range must satisfy 0 < lo < hi < inf, got {tuple(lam_range)}")
+    return lo, hi
+
+
+def check_fractions(fractions) -> None:
+    """Raise ``ValueError`` for the first pruning fraction (share of weights deleted) outside [0, 1]."""
+    for f in fractions:
+        if not 0 <= f <= 1:
+            raise ValueError(f"pruning fractions must be in [0, 1], got {f}")

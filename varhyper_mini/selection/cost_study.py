@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .._checks import check_lam_range, check_positive_ints
 from ..data import TensorData, mnist
 from ..evaluation import accuracy, predict
 from ..hypernets import ConstantHypernet, Hypernet, PiecewiseLinearHypernet
@@ -83,17 +84,12 @@ class CostConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first setting out of range (counts, n_val, ks, lam_range, threads)."""
-        for name in ("epochs", "batch_size", "lam_samples", "n_pieces", "n_val", "train_subset"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_ints(self, ("epochs", "batch_size", "lam_samples", "n_pieces", "n_val", "train_subset"))
         if self.n_val >= self.train_subset:
             raise ValueError(f"n_val ({self.n_val}) must be smaller than train_subset ({self.train_subset})")
         if not self.ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.ks):
             raise ValueError(f"ks must be positive integers, got {self.ks!r}")
-        lo, hi = self.lam_range
-        if not 0 < lo < hi:
-            raise ValueError(f"lam_range must satisfy 0 < lo < hi, got {self.lam_range}")
+        check_lam_range(self.lam_range)
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
 

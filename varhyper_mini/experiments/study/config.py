@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 
 from ... import data as data_mod
+from ..._checks import check_fractions, check_lam_range, check_positive_ints
 from ...losses import LOSSES
 from ...provenance import seed_from_name
 from ...pruning import (
@@ -95,16 +96,9 @@ class StudyConfig:
         for lam in self.lams:
             if not (lam > 0 and lam < float("inf")):
                 raise ValueError(f"every lambda must be positive and finite, got {lam!r}")
-        lo, hi = self.lam_range
-        if not 0 < lo < hi:
-            raise ValueError(f"lam_range must satisfy 0 < lo < hi, got {self.lam_range}")
-        for f in self.fractions:
-            if not 0 <= f <= 1:
-                raise ValueError(f"pruning fractions must be in [0, 1], got {f}")
-        for name in ("runs", "epochs", "batch_size", "lam_samples", "n_pieces", "max_group"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_lam_range(self.lam_range)
+        check_fractions(self.fractions)
+        check_positive_ints(self, ("runs", "epochs", "batch_size", "lam_samples", "n_pieces", "max_group"))
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         data_mod.check_input_range(self.input_range)

@@ -6,13 +6,13 @@ tables (``CSV_COLUMNS``, ``STAGES``); ``model_seed`` and ``run_target`` fix ever
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ... import models
+from ..._checks import check_fractions, check_lam_range, check_positive_ints
 from ...hypernets import lambda_key
 from ...provenance import seed_from_name
 from ...pruning import FRACTIONS
@@ -71,9 +71,7 @@ class WineConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
-        lo, hi = self.lam_range
-        if not 0 < lo < hi < math.inf:
-            raise ValueError(f"lam_range must satisfy 0 < lo < hi < inf, got {self.lam_range}")
+        lo, hi = check_lam_range(self.lam_range)
         for name in ("lams", "gap_lams"):
             values = getattr(self, name)
             if not values:
@@ -86,15 +84,10 @@ class WineConfig:
         for n in self.pieces:
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise ValueError(f"pieces must be distinct positive integers, got {self.pieces!r}")
-        for name in ("runs", "epochs", "batch_size", "lam_samples", "finetune_epochs", "loss_samples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_ints(self, ("runs", "epochs", "batch_size", "lam_samples", "finetune_epochs", "loss_samples"))
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
-        for f in self.fractions:
-            if not 0 <= f <= 1:
-                raise ValueError(f"pruning fractions must be in [0, 1], got {f}")
+        check_fractions(self.fractions)
 
     @property
     def direct_lams(self) -> tuple[float, ...]:
