@@ -89,6 +89,20 @@ def wraps(x):
         raise KeyError(x) from err
 
 
+def guarded(x):
+    """The TypeError is caught here and becomes the ValueError, which is documented.
+
+    Raises:
+        ValueError: ``x`` is a string.
+    """
+    try:
+        if isinstance(x, str):
+            raise TypeError
+        return int(x)
+    except (TypeError, ValueError):
+        raise ValueError(x) from None
+
+
 def nested(x):
     """The nested function's raise is not this function's."""
     def inner():
@@ -136,6 +150,17 @@ class Thing:
         raise RuntimeError("private")
 
 
+@dataclass
+class Record:
+    """A record (undocumented raise in __post_init__)."""
+
+    x: int
+
+    def __post_init__(self):
+        if self.x < 0:
+            raise ValueError(self.x)
+
+
 class _Hidden:
     def method(self):
         raise RuntimeError("private class")
@@ -154,12 +179,14 @@ def test_audit_finds_raise_sites_and_their_documentation():
     assert fs["reraises"].raises == []
     assert [r.exc for r in fs["wraps"].undocumented] == ["KeyError"]  # a new exception, raised from the old
     assert fs["nested"].raises == []
+    assert [r.exc for r in fs["guarded"].raises] == ["ValueError"] and fs["guarded"].undocumented == []
     assert [r.exc for r in fs["qualified"].raises] == ["OutOfMemoryError"]
     assert [r.exc for r in fs["by_factory"].undocumented] == ["LookupError"]
     assert fs["no_doc"].docstring is None and not fs["no_doc"].has_docstring
     # __init__ may be documented by its class
     assert fs["Thing.__init__"].has_docstring and fs["Thing.__init__"].undocumented == []
     assert [r.exc for r in fs["Thing.method"].undocumented] == ["RuntimeError"]
+    assert [r.exc for r in fs["Record.__post_init__"].undocumented] == ["ValueError"]
 
 
 def test_audit_private_module_counts_only_reexported_names():
@@ -170,10 +197,10 @@ def test_audit_private_module_counts_only_reexported_names():
 def test_audit_summary_counts():
     counts = audit.summary(list(_functions(SYNTHETIC).values()))
     # sites: documented 1, prose_only 1, wrong_class 1, named_after 1, wraps 1, qualified 1, by_factory 1,
-    # Thing.__init__ 1, Thing.method 1
-    assert counts["raise sites"] == 9
-    assert counts["raise sites documented"] == 2
-    assert counts["raise sites undocumented"] == 7
+    # guarded 1, Thing.__init__ 1, Thing.method 1, Record.__post_init__ 1
+    assert counts["raise sites"] == 11
+    assert counts["raise sites documented"] == 3
+    assert counts["raise sites undocumented"] == 8
     assert counts["without docstring"] == 2  # no_doc, Thing.method
 
 

@@ -11,8 +11,9 @@ For every public function and method of ``varhyper_mini`` it reports
 Public: a function or method whose name has no leading underscore, in a class whose name has none,
 in a module whose dotted name has no part with a leading underscore; or a function of a private
 module that a public package re-exports (imports in its ``__init__``).
-``__init__`` counts for its class: its raise sites may be documented in the ``__init__`` or in the
-class docstring.
+``__init__`` and ``__post_init__`` count for their class: their raise sites may be documented in
+their own docstring or in the class docstring. A ``raise`` that the function's own ``try`` catches
+(``raise TypeError`` under ``except (TypeError, ValueError)``) is not a raise site.
 
 Usage: python tools/docstring_audit.py [--all] [PACKAGE_DIR]   (--all lists documented functions too;
 the exit status is 1 when a raise site is undocumented or a public function has no docstring).
@@ -32,6 +33,10 @@ PACKAGE = ROOT / "varhyper_mini"
 
 #: Section titles that end a ``Raises:`` section (Google style, as the package writes them).
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Returns?|Yields|Raises|Examples?|Notes?|Warns|See Also):\s*$")
+
+
+#: Methods that run when the class is called: their raise sites may be documented in the class docstring.
+_CONSTRUCTORS = ("__init__", "__post_init__")
 
 
 @dataclass
@@ -138,6 +143,7 @@ class _Raises(ast.NodeVisitor):
         self.factories = factories
         self.found: list[Raise] = []
         self._caught: list[str | None] = []  # names bound by the enclosing except handlers
+        self._guarded: list[set[str] | None] = []  # classes the enclosing try statements catch (None: all)
 
     def visit_FunctionDef(self, node):  # nested functions raise when they are called, not here
         return
@@ -145,6 +151,25 @@ class _Raises(ast.NodeVisitor):
     visit_AsyncFunctionDef = visit_FunctionDef
     visit_Lambda = visit_FunctionDef
     visit_ClassDef = visit_FunctionDef
+
+    def visit_Try(self, node: ast.Try):
+        caught: set[str] | None = set()
+        for handler in node.handlers:
+            types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+            names = {_exc_name(t, {}) for t in types} if handler.type is not None else {None}
+            if names & {None, "Exception", "BaseException"}:
+                caught = None  # a bare except, or one for every exception
+                break
+            caught |= names
+        self._guarded.append(caught)
+        for stmt in node.body:
+            self.visit(stmt)
+        self._guarded.pop()
+        for part in (node.handlers, node.orelse, node.finalbody):
+            for stmt in part:
+                self.visit(stmt)
+
+    visit_TryStar = visit_Try
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler):
         self._caught.append(node.name)
@@ -157,11 +182,17 @@ class _Raises(ast.NodeVisitor):
             return  # bare re-raise of the exception being handled
         if isinstance(node.exc, ast.Name) and node.exc.id in self._caught:
             return  # ``raise err`` of ``except ... as err``
-        self.found.append(Raise(_exc_name(node.exc, self.factories), node.lineno))
+        exc = _exc_name(node.exc, self.factories)
+        if any(g is None or exc in g for g in self._guarded):
+            return  # caught by the function's own try statement: it does not escape
+        self.found.append(Raise(exc, node.lineno))
 
 
 def direct_raises(func: ast.FunctionDef | ast.AsyncFunctionDef, factories: dict[str, str] | None = None) -> list[Raise]:
     """The direct raise sites of a function: its own ``raise`` statements, re-raises excluded.
+
+    Also excluded: a ``raise`` inside a ``try`` body whose handlers catch its class by name (or catch
+    everything), since that exception does not leave the function as raised.
 
     ``factories``: functions that build the exception to raise, with the class each returns.
     """
@@ -202,7 +233,7 @@ def audit_source(
             for item in node.body:
                 if not isinstance(item, funcs):
                     continue
-                if item.name == "__init__" or not item.name.startswith("_"):
+                if item.name in _CONSTRUCTORS or not item.name.startswith("_"):
                     out.append(
                         Function(
                             module,
@@ -210,11 +241,11 @@ def audit_source(
                             item.lineno,
                             ast.get_docstring(item),
                             direct_raises(item, factories),
-                            class_doc if item.name == "__init__" else None,
+                            class_doc if item.name in _CONSTRUCTORS else None,
                         )
                     )
-    # an __init__ without raise sites needs no docstring of its own (the class has one)
-    return [f for f in out if not (f.qualname.endswith(".__init__") and not f.raises)]
+    # a constructor without raise sites needs no docstring of its own (the class has one)
+    return [f for f in out if not (f.qualname.rsplit(".", 1)[-1] in _CONSTRUCTORS and not f.raises)]
 
 
 def _module_name(path: Path, package: Path) -> str:
