@@ -120,7 +120,8 @@ def kl_to_prior(mean: Tensor, log_sigma: Tensor, prior_var: float | Tensor = 1.0
     """KL(N(mean, sigma^2) || N(0, prior_var)), elementwise.
 
     Closed form: 0.5*log(prior_var) - log_sigma + (sigma^2 + mean^2) / (2*prior_var) - 0.5.
-    ``prior_var`` may be a tensor that broadcasts against ``mean``.
+    ``prior_var`` may be a tensor that broadcasts against ``mean``. Returns the broadcast shape
+    of ``mean``, ``log_sigma`` and ``prior_var``, in nats.
     """
     prior_var = torch.as_tensor(prior_var, dtype=mean.dtype, device=mean.device)
     var = torch.exp(2.0 * log_sigma)
@@ -157,6 +158,9 @@ class GaussianParams:
             ``None`` for a deterministic model (then ``sample`` returns the mean).
         batch_shape: leading dimensions shared by every tensor, e.g. ``(k,)`` for k
             lambda samples; reductions such as ``kl`` keep them.
+
+    Raises:
+        ValueError: ``mean`` is not a non-empty dict, or ``log_sigma`` has other keys or shapes.
     """
 
     mean: dict[str, Tensor]
