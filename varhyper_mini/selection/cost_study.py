@@ -77,7 +77,14 @@ class CostConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first setting out of range (counts, n_val, ks, lam_range, threads)."""
+        """Check every setting; returns None when they are all valid.
+
+        Raises:
+            ValueError: the first setting out of range, named: a count (``epochs``, ``batch_size``,
+                ``lam_samples``, ``n_pieces``, ``n_val``, ``train_subset``) that is not a positive
+                integer, ``n_val`` >= ``train_subset``, ``ks`` not positive integers, a
+                ``lam_range`` without 0 < lo < hi, ``threads`` neither None nor a positive integer.
+        """
         for name in ("epochs", "batch_size", "lam_samples", "n_pieces", "n_val", "train_subset"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
