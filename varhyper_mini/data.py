@@ -75,6 +75,9 @@ class TensorData:
             while training (random crops and flips for CIFAR-10).
         classes: the dataset's fixed class names (label i is ``classes[i]``), or None; the
             loaders set it, so ``n_classes`` does not depend on which labels a split holds.
+
+    Raises:
+        ValueError: ``x`` and ``y`` hold different numbers of examples.
     """
 
     x: Tensor
@@ -98,6 +101,7 @@ class TensorData:
         return int(self.y.max()) + 1
 
     def to(self, device: torch.device | str) -> TensorData:
+        """A copy with ``x`` and ``y`` on ``device`` (the other fields shared)."""
         return replace(self, x=self.x.to(device), y=self.y.to(device))
 
     def take(self, index: Tensor) -> TensorData:
@@ -126,7 +130,11 @@ class TensorData:
         return out
 
     def split(self, n_holdout: int, seed: int = 0) -> tuple[TensorData, TensorData]:
-        """Split into (rest, holdout) at random, e.g. a validation set carved from training."""
+        """Split into (rest, holdout) at random, e.g. a validation set carved from training.
+
+        Raises:
+            ValueError: ``n_holdout`` is not an integer with 1 <= ``n_holdout`` < ``len(self)``.
+        """
         if not 0 < as_int(n_holdout, "n_holdout") < len(self):
             raise ValueError(f"n_holdout must be between 1 and {len(self) - 1}, got {n_holdout}")
         perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
@@ -193,7 +201,11 @@ def wine(seed: int = 42, n_train: int = 142) -> tuple[TensorData, TensorData]:
 
 
 def check_input_range(input_range) -> tuple[float, float]:
-    """``(lo, hi)`` as floats, or ``ValueError`` unless they are two finite numbers with lo < hi."""
+    """``(lo, hi)`` as floats.
+
+    Raises:
+        ValueError: ``input_range`` is not two finite numbers with lo < hi.
+    """
     try:
         if isinstance(input_range, (str, bytes)):
             raise TypeError

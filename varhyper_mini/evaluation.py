@@ -20,7 +20,11 @@ __all__ = ["predict", "evaluate", "accuracy", "check_data", "check_data_dtype"]
 
 
 def check_data(data: TensorData, what: str = "data") -> None:
-    """``ValueError`` unless ``data`` is a ``TensorData`` with at least one example."""
+    """Check that ``data`` is a ``TensorData`` with at least one example (``what`` names it in the error).
+
+    Raises:
+        ValueError: ``data`` is not a ``TensorData``, or it is empty.
+    """
     if not isinstance(data, TensorData):
         raise ValueError(f"{what} must be a TensorData held in memory, got {type(data).__name__}")
     if len(data) == 0:
@@ -28,7 +32,12 @@ def check_data(data: TensorData, what: str = "data") -> None:
 
 
 def check_data_dtype(data: TensorData, dtype: torch.dtype) -> None:
-    """``ValueError`` unless floating-point inputs have the model's ``dtype`` and labels are integers."""
+    """Check that floating-point inputs have the model's ``dtype`` and labels are integers.
+
+    Raises:
+        ValueError: the inputs are floating point of another dtype than ``dtype``, or the labels are
+            floating point, complex or bool.
+    """
     if data.x.is_floating_point() and data.x.dtype != dtype:
         raise ValueError(
             f"the data's inputs are {data.x.dtype} but the model's parameters are {dtype}; convert one of them, "

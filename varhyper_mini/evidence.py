@@ -51,6 +51,9 @@ class FullGaussian:
     Attributes:
         mean: shape (..., d).
         cov: shape (..., d, d), symmetric positive definite.
+
+    Raises:
+        ValueError: ``mean`` is 0-d, or ``cov`` is not of shape ``(*mean.shape, d)``.
     """
 
     mean: Tensor
@@ -66,6 +69,7 @@ class FullGaussian:
 
     @property
     def dim(self) -> int:
+        """d, the dimension of the random vector (the last dimension of ``mean``)."""
         return self.mean.shape[-1]
 
     @classmethod
@@ -79,6 +83,7 @@ class FullGaussian:
         return 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
 
     def detach(self) -> FullGaussian:
+        """The same Gaussian with ``mean`` and ``cov`` detached from the autograd graph."""
         return FullGaussian(self.mean.detach(), self.cov.detach())
 
     def __getitem__(self, i: int) -> FullGaussian:
@@ -92,6 +97,10 @@ def kl_gaussian(q: FullGaussian, p: FullGaussian) -> Tensor:
     """KL(q || p) between two full-covariance Gaussians, in closed form (batched).
 
     KL = 0.5 * [tr(P^-1 Q) + (m_p - m_q)^T P^-1 (m_p - m_q) - d + log det P - log det Q].
+    Returns a tensor of the broadcast batch shape of ``q`` and ``p`` (0-d for single Gaussians), in nats.
+
+    Raises:
+        ValueError: ``q`` and ``p`` have different dimensions d.
     """
     if q.dim != p.dim:
         raise ValueError(f"q has dimension {q.dim} but p has {p.dim}")
@@ -122,6 +131,11 @@ class BayesianLinearRegression:
         noise_var: the known noise variance.
         prior_var: alpha_pr, the prior **variance** of every weight (eq. 1); a float, or a 1-d
             tensor of K values for K models at once (results then have a leading dimension K).
+
+    Raises:
+        ValueError: ``x`` is not of shape (n, d) or ``y`` not of shape (n,), or ``noise_var`` is not
+            a positive finite number, or ``prior_var`` is not a positive finite number or a
+            non-empty 1-d tensor of them.
     """
 
     def __init__(self, x: Tensor, y: Tensor, noise_var: float, prior_var: float | Tensor) -> None:
@@ -140,10 +154,12 @@ class BayesianLinearRegression:
 
     @property
     def n(self) -> int:
+        """n, the number of observations (rows of ``x``)."""
         return self.x.shape[0]
 
     @property
     def dim(self) -> int:
+        """d, the number of weights (columns of ``x``)."""
         return self.x.shape[1]
 
     @property
@@ -228,6 +244,10 @@ def elbo(q: FullGaussian, model: BayesianLinearRegression) -> Tensor:
     """The evidence lower bound (eq. 3): E_q log p(D | w) - KL(q || p(w | alpha_pr)).
 
     For every q, ``model.log_evidence() - elbo(q, model)`` equals KL(q || posterior) >= 0.
+    Returns a tensor of the broadcast batch shape of ``q`` and ``model.prior_var`` (0-d for one of each), in nats.
+
+    Raises:
+        ValueError: ``q`` has another dimension than the model's number of weights.
     """
     if q.dim != model.dim:
         raise ValueError(f"q has dimension {q.dim} but the model has {model.dim} weights")
@@ -366,6 +386,9 @@ def sweep_prior_var(
     All prior variances are fitted at once (a batch of independent q's).
     Columns: prior_var, log_evidence, elbo_full, elbo_mean_field, elbo_mean_field_exact (the
     closed-form mean-field optimum, a check), gap_mean_field (log evidence - elbo_mean_field).
+
+    Raises:
+        ValueError: ``prior_vars`` is empty.
     """
     if len(prior_vars) == 0:
         raise ValueError("prior_vars is empty; give at least one prior variance")

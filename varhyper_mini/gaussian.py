@@ -32,7 +32,11 @@ class ParamSpec:
 
     @classmethod
     def from_module(cls, module: nn.Module) -> ParamSpec:
-        """The spec of ``module.named_parameters()``, in their order."""
+        """The spec of ``module.named_parameters()``, in their order.
+
+        Raises:
+            ValueError: ``module`` has no parameters.
+        """
         named = list(module.named_parameters())
         if not named:
             raise ValueError(f"{type(module).__name__} has no parameters to generate.")
@@ -40,14 +44,20 @@ class ParamSpec:
 
     @property
     def numels(self) -> tuple[int, ...]:
+        """The number of elements of each parameter, in the spec's order."""
         return tuple(math.prod(s) for s in self.shapes)
 
     @property
     def total(self) -> int:
+        """The length of the flat vector: the number of scalar parameters of the module."""
         return sum(self.numels)
 
     def unflatten(self, flat: Tensor) -> dict[str, Tensor]:
-        """Split ``flat`` of shape ``(..., total)`` into views of shape ``(..., *shape)``."""
+        """Split ``flat`` of shape ``(..., total)`` into views of shape ``(..., *shape)``.
+
+        Raises:
+            ValueError: the last dimension of ``flat`` is not ``total``.
+        """
         if flat.shape[-1] != self.total:
             raise ValueError(f"expected a last dimension of {self.total}, got {tuple(flat.shape)}")
         lead = flat.shape[:-1]
@@ -55,7 +65,14 @@ class ParamSpec:
         return {n: p.reshape(*lead, *s) for n, p, s in zip(self.names, pieces, self.shapes)}
 
     def flatten(self, tensors: dict[str, Tensor], batch_dims: int = 0) -> Tensor:
-        """Concatenate a dict in this spec's order into shape ``(*batch, total)``."""
+        """Concatenate a dict in this spec's order into shape ``(*batch, total)``.
+
+        ``batch_dims``: the number of leading batch dimensions of every tensor (``len(batch)``).
+
+        Raises:
+            ValueError: the names are not the spec's, or a tensor's shape after the batch
+                dimensions is not its parameter's.
+        """
         self.check_names(tensors.keys())
         parts = []
         for n, s in zip(self.names, self.shapes):
@@ -66,7 +83,11 @@ class ParamSpec:
         return torch.cat(parts, dim=-1)
 
     def check_names(self, names) -> None:
-        """Raise ``ValueError`` naming the missing and unexpected parameter names."""
+        """Check that ``names`` are exactly the spec's parameter names (in any order).
+
+        Raises:
+            ValueError: names are missing or unexpected (the message lists both).
+        """
         given, wanted = set(names), set(self.names)
         if given != wanted:
             missing = sorted(wanted - given)
@@ -78,10 +99,13 @@ class ParamSpec:
 
 
 def check_prior_var(prior_var: float | Tensor) -> None:
-    """Reject a prior variance that is not positive and finite (raises ``ValueError``).
+    """Reject a prior variance that is not positive and finite.
 
     A real number (Python, NumPy, 0-d tensor; not a bool) or a tensor of such values. Training
     a float32 model also needs it inside the float32 range (``train`` checks that).
+
+    Raises:
+        ValueError: ``prior_var`` is not a positive finite real number or a tensor of them.
     """
     if isinstance(prior_var, float) and math.isfinite(prior_var) and prior_var > 0:
         return  # the common case, checked without building a tensor: this runs every training step
@@ -96,7 +120,8 @@ def kl_to_prior(mean: Tensor, log_sigma: Tensor, prior_var: float | Tensor = 1.0
     """KL(N(mean, sigma^2) || N(0, prior_var)), elementwise.
 
     Closed form: 0.5*log(prior_var) - log_sigma + (sigma^2 + mean^2) / (2*prior_var) - 0.5.
-    ``prior_var`` may be a tensor that broadcasts against ``mean``.
+    ``prior_var`` may be a tensor that broadcasts against ``mean``. Returns the broadcast shape
+    of ``mean``, ``log_sigma`` and ``prior_var``, in nats.
     """
     prior_var = torch.as_tensor(prior_var, dtype=mean.dtype, device=mean.device)
     var = torch.exp(2.0 * log_sigma)
@@ -133,6 +158,9 @@ class GaussianParams:
             ``None`` for a deterministic model (then ``sample`` returns the mean).
         batch_shape: leading dimensions shared by every tensor, e.g. ``(k,)`` for k
             lambda samples; reductions such as ``kl`` keep them.
+
+    Raises:
+        ValueError: ``mean`` is not a non-empty dict, or ``log_sigma`` has other keys or shapes.
     """
 
     mean: dict[str, Tensor]
@@ -166,7 +194,9 @@ class GaussianParams:
     def from_flat(cls, spec: ParamSpec, mean: Tensor, log_sigma: Tensor | None = None) -> GaussianParams:
         """Parameters from flat vectors of shape ``(*batch, spec.total)`` (views, no copy).
 
-        Raises ``ValueError`` when the last dimension is not ``spec.total`` or the shapes differ.
+        Raises:
+            ValueError: the last dimension is not ``spec.total``, or ``log_sigma`` and ``mean``
+                have different shapes.
         """
         if log_sigma is not None and log_sigma.shape != mean.shape:
             raise ValueError(f"log_sigma has shape {tuple(log_sigma.shape)}, mean has {tuple(mean.shape)}")
@@ -227,7 +257,11 @@ class GaussianParams:
         return {k: torch.exp(v) for k, v in self.log_sigma.items()}
 
     def require_variational(self, what: str) -> None:
-        """Raise ``ValueError`` naming ``what`` (e.g. "the ELBO") when these parameters have no sigma."""
+        """Check that these parameters have a sigma; ``what`` (e.g. "the ELBO") names the caller's need.
+
+        Raises:
+            ValueError: ``log_sigma`` is None (a deterministic model).
+        """
         if self.log_sigma is None:
             raise ValueError(
                 f"{what} needs a variational model, but log_sigma is None (a deterministic model). "
@@ -301,8 +335,10 @@ class GaussianParams:
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> GaussianParams:
         """The same parameters on ``device`` and/or in the floating ``dtype`` (e.g. ``torch.float64``).
 
-        A new object; the tensors are detached only if ``Tensor.to`` copies them. Raises
-        ``ValueError`` for a ``dtype`` that is not floating point (log sigma must stay real).
+        A new object; the tensors are detached only if ``Tensor.to`` copies them.
+
+        Raises:
+            ValueError: ``dtype`` is not floating point (log sigma must stay real).
         """
         if dtype is not None and not dtype.is_floating_point:
             raise ValueError(f"dtype must be a floating-point dtype such as torch.float64, got {dtype}")

@@ -39,7 +39,10 @@ def lambda_key(lam: float) -> float:
 
     Lambdas read back from a CSV file or recomputed on a log grid differ in their last digits; two
     lambdas are the same when their keys are equal (a relative difference below about 1e-6), and the
-    key serves as a dict key. Raises ``ValueError`` for a lambda that is not positive and finite.
+    key serves as a dict key.
+
+    Raises:
+        ValueError: ``lam`` is not positive and finite.
     """
     value = float(lam)
     if not (value > 0 and math.isfinite(value)):
@@ -50,18 +53,24 @@ def lambda_key(lam: float) -> float:
 def same_lambda(values, lam: float) -> np.ndarray:
     """Which entries of ``values`` (a sequence, array or Series of lambdas) equal ``lam`` under ``lambda_key``.
 
-    Returns a boolean array of shape ``(len(values),)``. Raises ``ValueError`` for a lambda that is
-    not positive and finite.
+    Returns a boolean array of shape ``(len(values),)``.
+
+    Raises:
+        ValueError: ``lam`` or an entry of ``values`` is not positive and finite.
     """
     key = lambda_key(lam)
     return np.array([lambda_key(v) == key for v in np.asarray(values, dtype=float).ravel()], dtype=bool)
 
 
 def check_lam(lam: float | Tensor) -> Tensor:
-    """Return lambda as a 0-d float64 tensor, or raise ``ValueError`` naming the bad value.
+    """Return lambda as a 0-d float64 tensor.
 
     Lambda must be one positive, finite real number (a Python or NumPy number, or a 0-d
     tensor; not a bool) inside the float32 range [1.2e-38, 3.4e38], where training computes.
+
+    Raises:
+        ValueError: ``lam`` is not such a number (a tensor that is not 0-d included); the
+            message names the bad value.
     """
     if isinstance(lam, Tensor) and lam.ndim != 0:
         raise ValueError(
@@ -83,11 +92,15 @@ class Hypernet(nn.Module):
         init_log_sigma: initial log standard deviation (-3 gives sigma ~ 0.05), a finite
             number in [-30, 10] (so that sigma and sigma^2 neither overflow nor underflow).
 
-    Raises ``ValueError`` for a bad ``lam_range`` (both bounds must lie in the float32 range)
-    or ``init_log_sigma``, and for targets whose state the method does not model: submodules
-    with running statistics (BatchNorm), frozen parameters, parameters on the meta device.
     The generated parameters, and every tensor the hypernetwork stores, have the target's
     dtype.
+
+    Raises:
+        ValueError: a bad ``lam_range`` (two numbers 0 < lo < hi, both inside the float32 range)
+            or ``init_log_sigma``; a target without parameters, or whose state the method does
+            not model: submodules with running statistics (BatchNorm), frozen parameters,
+            parameters on the meta device, parameters of several dtypes or of one other than
+            float32 and float64.
     """
 
     def __init__(
@@ -137,6 +150,10 @@ class Hypernet(nn.Module):
         """``encode`` for a 1-d tensor (or sequence) of positive lambdas in the float32 range.
 
         Computed in double precision; returns shape ``(k,)`` in the hypernetwork's dtype.
+
+        Raises:
+            ValueError: ``lams`` is not 1-d and real, or holds a value that is not positive,
+                finite and inside the float32 range.
         """
         lams = torch.as_tensor(lams)
         if lams.ndim != 1 or lams.dtype == torch.bool or lams.is_complex():
@@ -165,7 +182,14 @@ class Hypernet(nn.Module):
         return self._to_params(*self.flat_params(u))
 
     def flat_params(self, u: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Means and log sigmas, each ``(k, P)``, for encoded values ``u`` of shape ``(k,)``."""
+        """Means and log sigmas, each ``(k, P)``, for encoded values ``u`` of shape ``(k,)``.
+
+        P is ``spec.total``; log sigmas are None for a deterministic hypernetwork
+        (``variational=False``). Every form implements it.
+
+        Raises:
+            NotImplementedError: always, here in the base class.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement flat_params(u)")
 
     def n_stored(self) -> int:
@@ -183,6 +207,7 @@ class Hypernet(nn.Module):
         return GaussianParams.from_flat(self.spec, mean, log_sigma)
 
     def extra_repr(self) -> str:
+        """The module's repr details: the target's parameter count, lam_range, variational, stored values."""
         return (
             f"params={self.spec.total}, lam_range={self.lam_range}, "
             f"variational={self.variational}, stored={self.n_stored()}"
@@ -212,6 +237,10 @@ class ConstantHypernet(Hypernet):
         (section 4.1): ``ConstantHypernet.from_params(target, hyper(lam))`` then ``train(...,
         lam=lam)``. The copy is independent of ``params``; it is variational exactly when
         ``params`` is, and it lives on the device of ``params``.
+
+        Raises:
+            ValueError: ``params`` are not ``GaussianParams`` of one model (no batch), their names
+                or shapes are not the target's, or the ``Hypernet`` arguments are rejected.
         """
         if not isinstance(params, GaussianParams):
             raise ValueError(f"params must be GaussianParams, got {type(params).__name__}")
@@ -227,6 +256,7 @@ class ConstantHypernet(Hypernet):
         return net
 
     def flat_params(self, u: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The stored mean (and log sigma) repeated for each of the k values of ``u``: shape (k, P), expanded views."""
         k = u.shape[0]
         mean = self.mean.expand(k, -1)
         ls = None if self.log_sigma is None else self.log_sigma.expand(k, -1)
@@ -270,6 +300,7 @@ class LinearHypernet(_KnotHypernet):
         self._init_knots(target, 2, "mean_ends", "log_sigma_ends")
 
     def knot_weights(self, u: Tensor) -> Tensor:
+        """W(u) = [1 - u, u], shape (k, 2), for ``u`` of shape (k,): the weights of rows 0 and 1."""
         return torch.stack([1 - u, u], dim=-1)
 
 
@@ -288,9 +319,11 @@ class PiecewiseLinearHypernet(_KnotHypernet):
         self._init_knots(target, n_pieces + 1, "mean_knots", "log_sigma_knots")
 
     def knot_weights(self, u: Tensor) -> Tensor:
+        """W(u), shape (k, n_pieces + 1), for ``u`` of shape (k,): ``piecewise_knot_weights``."""
         return piecewise_knot_weights(u, self.n_pieces)
 
     def extra_repr(self) -> str:
+        """The module's repr details: ``n_pieces``, then those of ``Hypernet``."""
         return f"n_pieces={self.n_pieces}, " + super().extra_repr()
 
 
@@ -303,9 +336,11 @@ def piecewise_knot_weights(u: Tensor, n_pieces: int | Tensor, n_knots: int | Non
     forms of different N can stack under ``vmap``). ``n_knots``: the number of columns, at least
     N + 1 (default N + 1); the columns past N stay 0 (room for padding). Written with comparisons
     rather than scatter so that it also runs under ``vmap``.
+    The values of ``u`` and N are not checked.
 
-    Raises ``ValueError`` when ``n_pieces`` is a tensor and ``n_knots`` is not given (the shape
-    cannot depend on a tensor's value); the values of ``u`` and N are not checked.
+    Raises:
+        ValueError: ``n_pieces`` is a tensor and ``n_knots`` is not given (the shape cannot
+            depend on a tensor's value).
     """
     if isinstance(n_pieces, Tensor):
         if n_knots is None:
@@ -328,7 +363,12 @@ def functional_forward(module: nn.Module, params: GaussianParams | dict[str, Ten
     ``params`` is a dict keyed by ``module.named_parameters()`` names, or ``GaussianParams``
     (its means are used). Works for any architecture via ``torch.func.functional_call``.
     The module runs in its current mode; to evaluate, use ``accuracy``/``predict``, or wrap
-    the call in ``evaluation(module)``, so that no running statistics are updated.
+    the call in ``evaluation(module)``, so that no running statistics are updated. Returns
+    ``module``'s output for ``x`` (logits of shape (N, n_classes) for this package's models).
+
+    Raises:
+        ValueError: ``params`` is neither a dict nor ``GaussianParams``, or its names are not
+            those of ``module.named_parameters()``.
     """
     tensors = params.mean if isinstance(params, GaussianParams) else params
     if not isinstance(tensors, dict):

@@ -51,10 +51,14 @@ def _check(n_train: int, lam: float | Tensor) -> Tensor | float:
 def penalty(name: str, params: GaussianParams, lam: float | Tensor, n_train: int, prior_var: float = 1.0) -> Tensor:
     """The complexity term of loss ``name``, already divided by ``n_train``.
 
-    Returns a tensor of ``params.batch_shape`` (a scalar for unbatched params). Raises
-    ``ValueError`` for a bad name, ``n_train`` (a positive integer), lambda (positive, finite,
-    in the float32 range) or ``prior_var``, and when the penalty is not finite (e.g. lambda
-    times the KL overflows): a loss that is inf or NaN must not be trained on.
+    Returns a tensor of ``params.batch_shape`` (a scalar for unbatched params), in nats per
+    example; ``lam`` is one number or a tensor of shape ``params.batch_shape``.
+
+    Raises:
+        ValueError: a bad name, ``n_train`` (a positive integer), lambda (positive, finite, in the
+            float32 range) or ``prior_var``; deterministic ``params`` for a variational loss; or a
+            penalty that is not finite (e.g. lambda times the KL overflows): a loss that is inf or
+            NaN must not be trained on.
     """
     check_loss_name(name)
     lam_t = _check(n_train, lam)
@@ -72,7 +76,11 @@ def penalty(name: str, params: GaussianParams, lam: float | Tensor, n_train: int
 
 
 def check_loss_name(name: str) -> None:
-    """Raise ``ValueError`` for a loss name that is not one of ``LOSSES``."""
+    """Check that ``name`` is one of ``LOSSES``.
+
+    Raises:
+        ValueError: ``name`` is not one of ``LOSSES``.
+    """
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {LOSSES}")
 
@@ -115,19 +123,34 @@ def penalty_unchecked(
 def variational(
     nll: Tensor, params: GaussianParams, lam: float | Tensor, n_train: int, prior_var: float = 1.0
 ) -> Tensor:
-    """L1, eq. (4): nll + lambda * KL(q || N(0, prior_var I)) / n_train."""
+    """L1, eq. (4): nll + lambda * KL(q || N(0, prior_var I)) / n_train.
+
+    ``nll``: each model's mean cross-entropy per example (nats), of shape ``params.batch_shape``
+    (0-d for one model); returns the mean over the models, a 0-d tensor in nats per example.
+    Minimising it maximises eq. (4) divided by the training-set size. Raises what ``penalty`` raises.
+    """
     return (nll + penalty("variational", params, lam, n_train, prior_var)).mean()
 
 
 def covariance(
     nll: Tensor, params: GaussianParams, lam: float | Tensor, n_train: int, prior_var: float = 1.0
 ) -> Tensor:
-    """L2, eq. (5): nll + KL(q || N(0, prior_var / lambda I)) / n_train."""
+    """L2, eq. (5): nll + KL(q || N(0, prior_var / lambda I)) / n_train.
+
+    ``nll``: each model's mean cross-entropy per example (nats), of shape ``params.batch_shape``
+    (0-d for one model); returns the mean over the models, a 0-d tensor in nats per example.
+    Minimising it maximises eq. (5) divided by the training-set size. Raises what ``penalty`` raises.
+    """
     return (nll + penalty("covariance", params, lam, n_train, prior_var)).mean()
 
 
 def base(nll: Tensor, params: GaussianParams, lam: float | Tensor, n_train: int) -> Tensor:
-    """L3, eq. (6): nll + lambda * sum(mean^2) / n_train (weights and biases)."""
+    """L3, eq. (6): nll + lambda * sum(mean^2) / n_train (weights and biases).
+
+    ``nll``: each model's mean cross-entropy per example (nats), of shape ``params.batch_shape``
+    (0-d for one model); returns the mean over the models, a 0-d tensor in nats per example.
+    Minimising it maximises eq. (6) divided by the training-set size. Raises what ``penalty`` raises.
+    """
     return (nll + penalty("base", params, lam, n_train)).mean()
 
 

@@ -26,7 +26,11 @@ HYPERNET_LABELS = {"direct": "direct", "linear": "linear hypernet", "piecewise":
 
 
 def paper_table(dataset: str) -> pd.DataFrame:
-    """The paper's Table 1 (mnist) or Table 2 (cifar10): loss, hypernet, fraction, accuracy."""
+    """The paper's Table 1 (mnist) or Table 2 (cifar10): loss, hypernet, fraction, accuracy.
+
+    Raises:
+        ValueError: ``dataset`` is neither "mnist" nor "cifar10".
+    """
     from .provenance import results_root
 
     df = pd.read_csv(results_root() / "paper" / "paper_tables.csv")
@@ -130,7 +134,13 @@ def plot_average_curves(df: pd.DataFrame, lams: Sequence[float] | None = None, a
 
 
 def plot_surface(df: pd.DataFrame, implementation: str = "variational-piecewise", ax=None, rule: dict | None = None):
-    """Figure 1: accuracy over log10 lambda and % deleted, for one hypernetwork (mean over runs)."""
+    """Figure 1: accuracy over log10 lambda and % deleted, for one hypernetwork (mean over runs).
+
+    Returns the 3-d axes drawn into (a new figure's when ``ax`` is None).
+
+    Raises:
+        ValueError: ``df`` has no rows for ``implementation`` (under the pruning ``rule``).
+    """
     df = _rule_rows(df, rule)
     sub = df[df.implementation == implementation]
     if sub.empty:

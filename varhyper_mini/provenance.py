@@ -139,7 +139,8 @@ def seed_from_name(name: str, base: int = 0) -> int:
     study's models in ``selection`` (all three used it before it moved here), so their committed
     results keep their seeds.
 
-    Raises ``TypeError`` when ``name`` is not a ``str`` or ``base`` not an ``int`` (a bool is refused).
+    Raises:
+        TypeError: ``name`` is not a ``str``, or ``base`` is not an ``int`` (a bool is refused).
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")

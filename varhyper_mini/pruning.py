@@ -95,10 +95,13 @@ def relevance(params: GaussianParams, criterion: str = "var", biases: bool = Fal
     A larger score means a more relevant weight; pruning removes the smallest scores. Weight
     tensors only, unless ``biases``. A weight already deleted (mean 0, sigma 0) scores 0.
     Scores have the parameters' dtype, or float64 for a tensor whose |mu| / sigma does not fit
-    in it (sigma under- or overflowing), so the ranking never depends on position.
-    Raises ``ValueError`` for an unknown criterion, "var" on a deterministic model, non-finite
-    means or log sigmas (other than a deleted weight's -inf), or a model with nothing to
-    rank (no weight tensors and ``biases=False``).
+    in it (sigma under- or overflowing), so the ranking never depends on position. Returns a
+    dict from parameter name to a score tensor of that parameter's shape (unitless).
+
+    Raises:
+        ValueError: an unknown criterion, "var" on a deterministic model, parameters on the meta
+            device, non-finite means or log sigmas (other than a deleted weight's -inf), or a
+            model with nothing to rank (no weight tensors and ``biases=False``).
     """
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
@@ -126,7 +129,11 @@ def _lowest(scores: Tensor, count: int) -> Tensor:
 
 
 def check_fraction(fraction, name: str = "fraction") -> float:
-    """The share of weights to delete as a float in [0, 1] (any real number type, not a bool), else ``ValueError``."""
+    """The share of weights to delete as a float in [0, 1] (any real number type, not a bool).
+
+    Raises:
+        ValueError: ``fraction`` is not a real number in [0, 1]; the message calls it ``name``.
+    """
     f = as_real(fraction, name)
     if not 0.0 <= f <= 1.0:
         raise ValueError(f"{name} must be a number in [0, 1], got {fraction!r}")
@@ -294,6 +301,11 @@ def pruning_curve(
 
     Returns a tidy table with columns ``lam, fraction, accuracy``. ``lams`` and ``fractions``
     may be any sequences or arrays of real numbers; all are checked before the first model runs.
+
+    Raises:
+        ValueError: a lambda that is not positive and finite (in the float32 range), a fraction
+            outside [0, 1], no lambda or no fraction at all, or a model with no weight tensors
+            to prune; or what ``prune`` and ``accuracy`` raise for the model and data.
     """
     lams = [float(check_lam(v)) for v in lams]
     fractions = [check_fraction(f, "fractions") for f in fractions]

@@ -158,6 +158,10 @@ def hidden_shift(
     ``correct_biases`` (mean inputs from ``train_data``); ``spread`` = the standard deviation
     of the unit's unpruned pre-activation, the scale to read the shift against. Needs the layer
     to be the first one (its input is the flattened image).
+
+    Raises:
+        ValueError: ``params`` have no ``<layer>.weight`` and ``<layer>.bias``; or what
+            ``pruning_masks`` raises for ``fraction``, ``criterion`` or ``scope``.
     """
     w, b = f"{layer}.weight", f"{layer}.bias"
     if w not in params.mean or b not in params.mean:

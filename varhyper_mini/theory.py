@@ -92,7 +92,12 @@ def l1_minus_l2(params: GaussianParams, lam: float | Tensor, n_train: int, prior
         L1 - L2 = [ (1 - lam) / 2 * log det A_ps^-1 + n / 2 * ((lam - 1) * (ln a - 1) + ln lam) ] / N.
 
     The means cancel: only the variances of q enter. For the paper's objectives (to maximise)
-    the sign flips, giving (lam - 1) / 2 * log det A_ps^-1 plus a term free of q.
+    the sign flips, giving (lam - 1) / 2 * log det A_ps^-1 plus a term free of q. Returns a
+    float64 tensor of the broadcast shape of ``params.batch_shape`` and ``lam``, in nats per example.
+
+    Raises:
+        ValueError: a lambda that is not positive and finite, a ``prior_var`` that is not positive,
+            or deterministic ``params`` (no sigma).
     """
     lam_t = torch.as_tensor(lam, dtype=torch.float64)
     if not bool(torch.all(torch.isfinite(lam_t) & (lam_t > 0))):
@@ -160,7 +165,13 @@ def loss_value(
 ) -> Tensor:
     """L1, L2 or L3 (``name`` as in ``losses.LOSSES``) of ``params`` on ``data``, nll from ``eps``.
 
-    ``base`` (L3) uses the means only. Keeps ``params.batch_shape``.
+    ``base`` (L3) uses the means only. Keeps ``params.batch_shape``: returns a tensor of that
+    shape, in nats per example. ``eps``: noise of shape (S, P) (P = the target's parameter count),
+    e.g. ``antithetic_noise``.
+
+    Raises:
+        ValueError: an unknown ``name``; ``eps`` is None for the variational or covariance loss;
+            or what ``losses.penalty`` raises.
     """
     losses.check_loss_name(name)
     if name == "base":
@@ -185,7 +196,11 @@ def mu_gradient(
 ) -> Tensor:
     """The gradient of loss ``name`` with respect to the means mu, as one flat vector.
 
-    The log sigmas are held fixed (Theorem 1 takes alpha_ps as fixed, not optimised).
+    The log sigmas are held fixed (Theorem 1 takes alpha_ps as fixed, not optimised). Returns
+    shape (P,), P the target's parameter count, the tensors in the order of ``params.mean``.
+
+    Raises:
+        ValueError: ``params`` hold a batch of models; or what ``loss_value`` raises.
     """
     if params.batch_shape:
         raise ValueError("mu_gradient takes the parameters of one model; index a batch with params[i]")
@@ -211,7 +226,12 @@ def theorem1_gap(
 
     Returns ||grad_mu L(lam) - grad_w L3(base_lam)|| / ||grad_w L3(base_lam)||, with L3 evaluated
     at w = mu and ``base_lam`` = lam / (2 prior_var) by default (the theorem's scaling). The gap
-    tends to zero as sigma -> 0 for ``name`` "variational" (L1) and "covariance" (L2).
+    tends to zero as sigma -> 0 for ``name`` "variational" (L1) and "covariance" (L2). A float,
+    unitless.
+
+    Raises:
+        ValueError: ``name`` is "base" (the gap compares another loss with it); or what
+            ``mu_gradient`` raises.
     """
     if name == "base":
         raise ValueError("compare the variational or covariance loss with the base loss")
@@ -254,6 +274,10 @@ def fit_at_lams(
     lambda), and Adam's learning rate decays to 1e-3 ``lr`` along a cosine, so the result is a
     precise optimum of that objective. Every model starts at ``target``'s parameters with
     ``init_log_sigma``. Use ``vh.train_many`` for the stochastic, minibatch training of the paper.
+
+    Raises:
+        ValueError: an unknown ``loss``; ``lams`` empty or holding a lambda that is not positive,
+            finite and in the float32 range; ``steps`` not a positive integer; a bad ``prior_var``.
     """
     losses.check_loss_name(loss)
     if len(lams) == 0:
@@ -309,7 +333,11 @@ def expected_loglik(
 ) -> Tensor:
     """Per-example E_q log p(y_i | x_i, w), shape (m,), averaged over ``n_samples`` draws of w.
 
-    The same draws are used for every example, so sums over any subset are consistent.
+    The same draws are used for every example, so sums over any subset are consistent. In nats
+    (log-likelihoods, <= 0); m = ``len(data)``.
+
+    Raises:
+        ValueError: ``params`` hold a batch of models, or ``n_samples`` is not a positive integer.
     """
     if params.batch_shape:
         raise ValueError("expected_loglik takes the parameters of one model")
@@ -328,7 +356,14 @@ def expected_loglik(
 
 
 def scaled_l1_objective(loglik: Tensor, kl: float | Tensor, lam: float) -> Tensor:
-    """(1/m) * L1(lam) with L1 = sum_i E_q log p(y_i | x_i, w) - lam * KL(q || prior), eq. (4) / m."""
+    """(1/m) * L1(lam) with L1 = sum_i E_q log p(y_i | x_i, w) - lam * KL(q || prior), eq. (4) / m.
+
+    ``loglik``: per-example expected log-likelihoods, shape (m,) (``expected_loglik``); ``kl`` in
+    nats. Returns a 0-d tensor, in nats per example.
+
+    Raises:
+        ValueError: ``loglik`` is not a non-empty 1-d tensor.
+    """
     if loglik.ndim != 1 or len(loglik) == 0:
         raise ValueError(f"loglik must be a non-empty 1-d tensor of per-example values, got {tuple(loglik.shape)}")
     return (loglik.sum() - lam * torch.as_tensor(kl, dtype=loglik.dtype)) / len(loglik)
@@ -341,6 +376,11 @@ def subsample_elbos(
 
     ELBO(D_hat) = sum_{i in D_hat} E_q log p(y_i | x_i, w) - KL(q || prior), eq. (3). Statement 3:
     its mean equals ``scaled_l1_objective(loglik, kl, m / m0)`` and its spread shrinks as m0 grows.
+    ``loglik`` of shape (m,) as for ``scaled_l1_objective``; returns shape (n_repeats,), in nats
+    per example.
+
+    Raises:
+        ValueError: ``m0`` is not an integer in [1, m], or ``n_repeats`` is not a positive integer.
     """
     m = len(loglik)
     if not isinstance(m0, int) or not 1 <= m0 <= m:

@@ -33,7 +33,10 @@ __all__ = ["LogUniform", "History", "train", "train_many"]
 class LogUniform:
     """The lambda prior of Algorithm 1: log lambda uniform on [ln lo, ln hi].
 
-    ``lo`` and ``hi`` are real numbers with 0 < lo <= hi inside the float32 range (``ValueError`` otherwise).
+    ``lo`` and ``hi`` are real numbers with 0 < lo <= hi inside the float32 range.
+
+    Raises:
+        ValueError: ``lo`` or ``hi`` is not a positive real number inside the float32 range, or lo > hi.
     """
 
     def __init__(self, lo: float, hi: float) -> None:
@@ -44,7 +47,7 @@ class LogUniform:
         self.lo, self.hi = lo, hi
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` draws as a 1-d float tensor."""
+        """``n`` draws as a 1-d tensor of shape (n,), in the default dtype, on the generator's device."""
         dev = generator.device if generator is not None else "cpu"
         r = torch.rand(n, generator=generator, device=dev, dtype=torch.float64)
         return torch.exp(math.log(self.lo) + r * (math.log(self.hi) - math.log(self.lo))).to(torch.get_default_dtype())
@@ -63,6 +66,7 @@ class History:
     seconds: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list[float]]:
+        """The four lists by name (the lists themselves, not copies), e.g. for ``pandas.DataFrame``."""
         return {"loss": self.loss, "nll": self.nll, "penalty": self.penalty, "seconds": self.seconds}
 
 

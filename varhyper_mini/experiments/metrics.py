@@ -70,7 +70,8 @@ def expected_loss(
     compared with the same seed see the same noise (common random numbers), as Theorem 2's
     loss gap E_lambda[L(G(lambda)) - L(w*(lambda))] needs. ``n_train`` defaults to ``len(data)``.
 
-    Raises ``ValueError`` unless ``params`` are the variational parameters of one model (no batch).
+    Raises:
+        ValueError: ``params`` are not the variational parameters of one model (no batch).
     """
     if not isinstance(params, GaussianParams) or not params.variational or params.batch_shape:
         raise ValueError("expected_loss needs the variational parameters of one model (GaussianParams)")

@@ -45,7 +45,12 @@ def _unregistered(h: nn.Module) -> list[str]:
 
 
 def check_builds(form: FormUnderTest) -> str:
-    """Check "builds": the form builds for the target as a ``Hypernet`` with the target's spec; sets ``form.h``."""
+    """Check "builds": the form builds for the target as a ``Hypernet`` with the target's spec; sets ``form.h``.
+
+    Raises:
+        CheckFailed: the form does not build as a ``Hypernet``, or its spec is not the target's.
+        StudentCodeError: the student's constructor raised.
+    """
     t0 = time.perf_counter()
     h, module = form.build()
     if h.spec != form.target_spec:
@@ -58,7 +63,12 @@ def check_builds(form: FormUnderTest) -> str:
 
 
 def check_registered(form: FormUnderTest) -> str:
-    """Check "stored tensors are parameters": every stored tensor that requires grad is an ``nn.Parameter``."""
+    """Check "stored tensors are parameters": every stored tensor that requires grad is an ``nn.Parameter``.
+
+    Raises:
+        CheckFailed: a stored tensor that requires grad is not registered, or there is no trainable
+            parameter at all.
+    """
     h = form.h
     loose = _unregistered(h)
     if loose:
@@ -151,7 +161,14 @@ def check_initial_state(form: FormUnderTest) -> str:
 
 
 def check_variational_false(form: FormUnderTest) -> str:
-    """Check "variational=False": means only, fewer stored values, the same initial state."""
+    """Check "variational=False": means only, fewer stored values, the same initial state.
+
+    Raises:
+        CheckFailed: built with ``variational=False``, ``flat_params`` does not return ``(mean, None)``
+            with means of shape (3, P), the form stores no fewer values than with sigma, or it does
+            not start at the target's parameters.
+        StudentCodeError: the student's code raised.
+    """
     h_var, h = form.build(variational=True)[0], form.build(variational=False)[0]
     u = torch.tensor([0.0, 0.5, 1.0])
     with torch.no_grad():
@@ -177,7 +194,16 @@ def check_variational_false(form: FormUnderTest) -> str:
 
 
 def check_output_shapes(form: FormUnderTest) -> str:
-    """Check "output names and shapes": ``flat_params`` and ``forward`` return the target's tensors."""
+    """Check "output names and shapes": ``flat_params`` and ``forward`` return the target's tensors.
+
+    ``flat_params(u)`` for u of shape (3,) must return ``(mean, log_sigma)``, each of shape (3, P)
+    (P = the target's parameter count; ``log_sigma`` None only for a deterministic form), and
+    ``forward(lam)`` a ``GaussianParams`` with the target's names and shapes.
+
+    Raises:
+        CheckFailed: a return value of another type, names or shape than these.
+        StudentCodeError: the student's ``flat_params`` or ``forward`` raised.
+    """
     h = form.h
     lo, hi = form.range
     p, k = form.target_spec.total, 3
@@ -218,7 +244,11 @@ def check_output_shapes(form: FormUnderTest) -> str:
 
 
 def check_rejects_bad_lambda(form: FormUnderTest) -> str:
-    """Check "rejects bad lambda": ``forward`` raises ``ValueError`` for each of ``BAD_LAMBDAS``."""
+    """Check "rejects bad lambda": ``forward`` raises ``ValueError`` for each of ``BAD_LAMBDAS``.
+
+    Raises:
+        CheckFailed: ``forward`` returned parameters, or raised another exception, for a bad lambda.
+    """
     h = form.h
     problems = []
     for bad in BAD_LAMBDAS:

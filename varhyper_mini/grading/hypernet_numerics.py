@@ -33,7 +33,13 @@ __all__ = [
 
 
 def check_batch(form: FormUnderTest) -> str:
-    """Check "batch agrees with single lambda": row i of ``params_batch(lams)`` is ``forward(lams[i])``."""
+    """Check "batch agrees with single lambda": row i of ``params_batch(lams)`` is ``forward(lams[i])``.
+
+    Raises:
+        CheckFailed: ``params_batch`` of 3 lambdas has another batch shape than (3,), or a row
+            differs from ``forward`` at its lambda by more than 1e-5 (relative to the values).
+        StudentCodeError: the student's code raised.
+    """
     h = form.h
     lo, hi = form.range
     lams = lambdas_at(lo, hi, torch.tensor([0.1, 0.5, 0.9]))
@@ -53,7 +59,12 @@ def check_batch(form: FormUnderTest) -> str:
 
 
 def check_finite(form: FormUnderTest) -> str:
-    """Check "finite values": every output is finite at 11 lambdas across the range."""
+    """Check "finite values": every output is finite at 11 lambdas across the range.
+
+    Raises:
+        CheckFailed: an output tensor holds NaN or inf.
+        StudentCodeError: the student's code raised.
+    """
     h = form.h
     lo, hi = form.range
     lams = lambdas_at(lo, hi, torch.linspace(0, 1, 11))
@@ -72,7 +83,13 @@ def check_finite(form: FormUnderTest) -> str:
 
 
 def check_differentiable(form: FormUnderTest) -> str:
-    """Check "differentiable": gradients of the outputs reach the parameters, finite and not all zero."""
+    """Check "differentiable": gradients of the outputs reach the parameters, finite and not all zero.
+
+    Raises:
+        CheckFailed: no trainable parameter, outputs that do not require grad, gradients that are
+            not finite, or no non-zero gradient at all.
+        StudentCodeError: the student's code raised.
+    """
     h = form.h
     lo, hi = form.range
     named = [(n, p) for n, p in h.named_parameters() if p.requires_grad]
@@ -110,7 +127,12 @@ def check_differentiable(form: FormUnderTest) -> str:
 
 
 def check_deterministic(form: FormUnderTest) -> str:
-    """Check "deterministic": two calls of ``forward`` with the same lambda give identical outputs."""
+    """Check "deterministic": two calls of ``forward`` with the same lambda give identical outputs.
+
+    Raises:
+        CheckFailed: two calls at one lambda differ.
+        StudentCodeError: the student's code raised.
+    """
     h = form.h
     lo, hi = form.range
     with torch.no_grad():
@@ -126,7 +148,15 @@ def check_deterministic(form: FormUnderTest) -> str:
 
 
 def check_continuous(form: FormUnderTest) -> str:
-    """Check "continuous in lambda": no jumps; raises ``CheckSkipped`` when ``form.allow_jumps``."""
+    """Check "continuous in lambda": no jumps.
+
+    Raises:
+        CheckSkipped: ``form.allow_jumps`` is set.
+        CheckFailed: after a small random change of the parameters, the outputs are not finite, or
+            a step of 2e-4 in u (the log-position of lambda) changes them by more than 2% of their
+            spread over the range (plus 1e-5).
+        StudentCodeError: the student's code raised.
+    """
     h = form.h
     if form.allow_jumps:
         raise CheckSkipped("the grader was called with allow_jumps=True")
@@ -181,7 +211,13 @@ def _objective(form: FormUnderTest, h: Hypernet, module: nn.Module, loss: str) -
 
 
 def check_training(form: FormUnderTest) -> str:
-    """Check "training reduces the loss": ``varhyper_mini.train`` lowers the objective; sets ``form.trained``."""
+    """Check "training reduces the loss": ``varhyper_mini.train`` lowers the objective; sets ``form.trained``.
+
+    Raises:
+        CheckFailed: the loss is not finite during or after training, or the objective (mean over 7
+            lambdas, mean weights) did not decrease.
+        StudentCodeError: the student's code raised.
+    """
     from ..training import LogUniform, train
 
     h, module = form.build()
@@ -230,7 +266,14 @@ def check_training(form: FormUnderTest) -> str:
 
 
 def check_lambda_matters(form: FormUnderTest) -> str:
-    """Check "lambda matters": training changes how G depends on lambda (unless ``form.lambda_free``)."""
+    """Check "lambda matters": training changes how G depends on lambda (unless ``form.lambda_free``).
+
+    Needs ``form.trained``, which ``check_training`` sets.
+
+    Raises:
+        CheckFailed: training did not change G; or, for a ``lambda_free`` form, G differs between
+            the ends of the range; or else training hardly changed how G depends on lambda.
+    """
     before_g, after_g = form.trained
     lo, hi = form.range
     moved = float((after_g - before_g).norm())

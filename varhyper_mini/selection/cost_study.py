@@ -83,7 +83,14 @@ class CostConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first setting out of range (counts, n_val, ks, lam_range, threads)."""
+        """Check every setting; returns None when they are all valid.
+
+        Raises:
+            ValueError: the first setting out of range, named: a count (``epochs``, ``batch_size``,
+                ``lam_samples``, ``n_pieces``, ``n_val``, ``train_subset``) that is not a positive
+                integer, ``n_val`` >= ``train_subset``, ``ks`` not positive integers, a
+                ``lam_range`` without 0 < lo < hi < inf, ``threads`` neither None nor a positive integer.
+        """
         check_positive_ints(self, ("epochs", "batch_size", "lam_samples", "n_pieces", "n_val", "train_subset"))
         if self.n_val >= self.train_subset:
             raise ValueError(f"n_val ({self.n_val}) must be smaller than train_subset ({self.train_subset})")

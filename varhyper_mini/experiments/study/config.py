@@ -88,6 +88,17 @@ class StudyConfig:
     amp: bool = False
 
     def validate(self) -> None:
+        """Check every setting; returns None when they are all valid.
+
+        Raises:
+            ValueError: the first invalid setting, named: an unknown dataset, implementation,
+                scope or correction; a lambda that is not positive and finite; a ``lam_range``
+                without 0 < lo < hi < inf; a pruning fraction outside [0, 1]; a count (``runs``,
+                ``epochs``, ``batch_size``, ``lam_samples``, ``n_pieces``, ``max_group``) that is
+                not a positive integer, or ``mc_samples`` not a non-negative one; ``lr`` not
+                positive; a bad ``input_range`` (or one set for CIFAR-10); a ``width`` that is not
+                a positive number (or not 1.0 for MNIST).
+        """
         if self.dataset not in ("mnist", "cifar10"):
             raise ValueError(f"unknown dataset {self.dataset!r}; choose mnist or cifar10")
         for impl in self.implementations:
@@ -214,7 +225,14 @@ PRESETS: dict[str, dict[str, dict]] = {
 
 
 def preset(dataset: str, name: str, **overrides) -> StudyConfig:
-    """The named preset for ``dataset`` with ``overrides`` applied, validated."""
+    """The named preset for ``dataset`` with ``overrides`` applied, validated.
+
+    Overrides that are None are ignored (they keep the preset's value).
+
+    Raises:
+        ValueError: an unknown dataset, preset or setting name, or settings that
+            ``StudyConfig.validate`` refuses.
+    """
     if dataset not in PRESETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(PRESETS)}")
     if name not in PRESETS[dataset]:
@@ -243,14 +261,17 @@ class Job:
 
     @property
     def loss(self) -> str:
+        """The loss of the implementation, before the "-": "variational", "covariance" or "base"."""
         return self.implementation.split("-")[0]
 
     @property
     def hypernet(self) -> str:
+        """The hypernetwork form of the implementation, after the "-": "direct", "linear" or "piecewise"."""
         return self.implementation.split("-")[1]
 
     @property
     def name(self) -> str:
+        """``<implementation>__lam-<lambda or all>__run-<run>``: the stem of its job and checkpoint files."""
         lam = "all" if self.lam is None else f"{self.lam:g}"
         return f"{self.implementation}__lam-{lam}__run-{self.run}"
 
@@ -300,7 +321,11 @@ def config_from_json(values: dict) -> StudyConfig:
     """A ``StudyConfig`` from a ``config.json``; configs written before the pruning rules load too.
 
     Older studies had one ``scope`` and MNIST in [-1, 1]: they become ``scopes=(scope,)``, no
-    bias correction and no Monte Carlo rule, which is what they evaluated.
+    bias correction and no Monte Carlo rule, which is what they evaluated. The config is not
+    validated here.
+
+    Raises:
+        ValueError: ``values`` hold a setting that ``StudyConfig`` does not have.
     """
     values = dict(values)
     if "scope" in values:

@@ -40,7 +40,11 @@ __all__ = [
 
 
 def load_results(name: str, results_dir: str | os.PathLike | None = None) -> tuple[pd.DataFrame, dict]:
-    """A committed study's ``pruning.csv`` and ``provenance.json``, e.g. ``load_results("mnist")``."""
+    """A committed study's ``pruning.csv`` and ``provenance.json``, e.g. ``load_results("mnist")``.
+
+    Raises:
+        FileNotFoundError: the study has no ``pruning.csv`` (the message says how to run it).
+    """
     base = Path(results_dir) if results_dir else results_root()
     folder = base / name
     csv = folder / "pruning.csv"
@@ -59,7 +63,8 @@ def load_results(name: str, results_dir: str | os.PathLike | None = None) -> tup
 def load_sigma(name: str, results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """A committed study's ``sigma.csv``: where log sigma ended up, per weight tensor and lambda.
 
-    Raises ``FileNotFoundError`` for a study that did not record it (older than the rules).
+    Raises:
+        FileNotFoundError: the study did not record it (older than the rules).
     """
     base = Path(results_dir) if results_dir else results_root()
     csv = base / name / "sigma.csv"
@@ -78,7 +83,8 @@ def select_rule(
 ) -> pd.DataFrame:
     """The rows of one pruning rule; ``criterion="paper"`` is |mu|/sigma for L1/L2 and |w| for L3.
 
-    Raises ``ValueError`` when no row matches (for example |mu|/sigma asked of base models only).
+    Raises:
+        ValueError: no row matches (for example |mu|/sigma asked of base models only).
     """
     crit = df.loss.map(paper_criterion) if criterion == "paper" else criterion
     keep = (
@@ -135,7 +141,9 @@ def seconds_per_epoch(provenance: dict) -> pd.DataFrame:
     One row per implementation: mean and spread over its jobs of ``train_seconds / epochs`` (a
     job's wall time, including batching and augmentation; for jobs trained together in a vmapped
     group, the group's time divided by its size) and of the evaluation of every pruning rule.
-    Raises ``ValueError`` when the provenance has no timed jobs.
+
+    Raises:
+        ValueError: the provenance has no timed jobs.
     """
     per_job = provenance.get("seconds_per_job") or {}
     if not per_job:

@@ -185,6 +185,10 @@ def run_study(
 
     Finished jobs (their file exists with the same config) are skipped. When the study is
     not sharded the results are merged at the end. Returns a summary dict.
+
+    Raises:
+        ValueError: ``cfg`` does not validate, or ``out`` holds results of another configuration.
+        PermissionError: the output folder cannot be created or written to.
     """
     cfg.validate()
     out = _check_out_dir(Path(out))
@@ -283,7 +287,13 @@ def run_study(
 
 
 def merge(out: str | os.PathLike) -> pd.DataFrame:
-    """Combine the job files under ``out/jobs`` into ``pruning.csv`` and ``provenance.json``."""
+    """Combine the job files under ``out/jobs`` into ``pruning.csv`` and ``provenance.json``.
+
+    Jobs without a file are listed in the provenance's ``jobs_missing``. Returns the merged table.
+
+    Raises:
+        FileNotFoundError: ``out`` holds no study (no ``config.json``).
+    """
     out = Path(out)
     config_path = out / "config.json"
     if not config_path.exists():

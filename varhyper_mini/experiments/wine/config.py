@@ -70,7 +70,15 @@ class WineConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad setting."""
+        """Check every setting; returns None when they are all valid.
+
+        Raises:
+            ValueError: the first bad setting, named: a ``lam_range`` without 0 < lo < hi < inf; empty
+                ``lams`` or ``gap_lams``, or a lambda of them outside ``lam_range``; ``pieces`` that
+                are not distinct positive integers; a count (``runs``, ``epochs``, ``batch_size``,
+                ``lam_samples``, ``finetune_epochs``, ``loss_samples``) that is not a positive
+                integer; ``lr`` not positive; a pruning fraction outside [0, 1].
+        """
         lo, hi = check_lam_range(self.lam_range)
         for name in ("lams", "gap_lams"):
             values = getattr(self, name)

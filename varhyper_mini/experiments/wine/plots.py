@@ -83,8 +83,11 @@ def plot_theorem2(theorem2: pd.DataFrame, measure: str = "rel_gap", axes: Sequen
     (eq. (17)) against the gap, one point per N and run (small) and their means (large).
 
     ``theorem2``: a ``theorem2.csv`` table. ``measure`` is "rel_gap" (the gap relative to the
-    direct model's loss, unitless) or "gap" (absolute, nats per example); anything else raises
-    ``ValueError``. ``axes``: two axes to draw into (default: a new 1 x 2 figure). Returns the figure.
+    direct model's loss, unitless) or "gap" (absolute, nats per example). ``axes``: two axes to
+    draw into (default: a new 1 x 2 figure). Returns the figure.
+
+    Raises:
+        ValueError: ``measure`` is neither "rel_gap" nor "gap".
     """
     import matplotlib.pyplot as plt
 

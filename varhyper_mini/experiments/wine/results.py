@@ -66,10 +66,15 @@ def expected_keys(cfg: WineConfig) -> set[tuple[str, int, float, int, str]]:
 
 
 def validate_table(df: pd.DataFrame, cfg: WineConfig) -> None:
-    """Check the schema and completeness of a ``sym_kl.csv`` table; raise ``ValueError`` naming what is wrong.
+    """Check the schema and completeness of a ``sym_kl.csv`` table; returns None when it is valid.
 
     The columns must be ``CSV_COLUMNS``, the stages ``STAGES``, accuracies in [0, 1], D_KL finite
     and >= 0 (0 for the direct rows), and the rows exactly ``expected_keys(cfg)``, once each.
+
+    Raises:
+        ValueError: the first rule the table breaks, named (other columns, an unknown stage, a
+            missing value, an accuracy outside [0, 1], a negative or non-finite D_KL, a direct row
+            with D_KL != 0, duplicate rows, rows missing or unexpected for ``cfg``).
     """
     if list(df.columns) != CSV_COLUMNS:
         raise ValueError(f"columns must be exactly {CSV_COLUMNS}, got {list(df.columns)}")
@@ -216,8 +221,10 @@ class WineTables:
 def load_results(folder: str | os.PathLike | None = None) -> WineTables:
     """Read the results that ``write_results`` wrote (default: the committed ``results/wine``).
 
-    Raises ``FileNotFoundError`` naming the missing files and the command that makes them, and
-    ``ValueError`` when ``sym_kl.csv`` does not match the recorded configuration.
+    Raises:
+        FileNotFoundError: a result file is missing (the message names them and the command that
+            makes them).
+        ValueError: ``sym_kl.csv`` does not match the recorded configuration.
     """
     folder = results_dir() if folder is None else Path(folder)
     missing = [name for name in RESULT_FILES if not (folder / name).exists()]

@@ -48,8 +48,9 @@ class PaddedPiecewiseHypernet(PiecewiseLinearHypernet):
     to float rounding (``time_vectorised`` measures it), so the committed ``results/wine``
     would change in the last digits.
 
-    Raises ``ValueError`` unless 1 <= ``n_pieces`` <= ``max_pieces`` are integers, and for the
-    ``Hypernet`` arguments it rejects.
+    Raises:
+        ValueError: ``n_pieces`` or ``max_pieces`` is not a positive integer, ``n_pieces`` exceeds
+            ``max_pieces``, or a ``Hypernet`` argument is rejected.
     """
 
     def __init__(self, target: nn.Module, n_pieces: int, max_pieces: int, **kwargs) -> None:
@@ -84,6 +85,7 @@ class PaddedPiecewiseHypernet(PiecewiseLinearHypernet):
         return out
 
     def extra_repr(self) -> str:
+        """The module's repr details: ``max_pieces``, then those of ``PiecewiseLinearHypernet``."""
         return f"max_pieces={self.max_pieces}, " + super().extra_repr()
 
 
