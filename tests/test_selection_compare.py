@@ -88,3 +88,34 @@ def test_replicate_curves_trains_one_hypernetwork_per_seed(data_root):
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="seeds"):
         selection.replicate_curves(cfg, [0, 0], data_root=data_root)
+
+
+# -- what the chapter quotes --------------------------------------------------------------------------
+def test_criteria_findings_in_points_and_nats():
+    reps = _replicates([0.01, 0.02, 0.03], [0.0, 0.01, 0.02])
+    f = selection.criteria_findings(
+        selection.compare_criteria(reps), selection.compare_criteria(reps, judge="test_nll")
+    )
+    assert f["rep_accuracy_regret"] == pytest.approx(2.0) and f["rep_nll_regret"] == pytest.approx(1.0)
+    assert f["rep_accuracy_se"] == pytest.approx(100 * 0.01 / math.sqrt(3))
+    assert f["rep_accuracy_lam"] == pytest.approx(1e-2) and f["rep_nll_lam"] == pytest.approx(1.0)
+    assert f["diff_acc_difference"] == pytest.approx(1.0)  # points of accuracy
+    assert f["diff_nll_difference"] == pytest.approx(0.01)  # nats: test NLL is 1 - accuracy here
+    assert f["diff_acc_verdict"].endswith("validation NLL picks the better λ on these replicates")
+    assert f["diff_acc_z"] > 100  # a certain difference (its standard error is zero or rounding)
+    assert f["rep_test_sd"] == pytest.approx(1.0)  # NLL's picks: test accuracies 0.95, 0.94, 0.93
+
+
+def test_criteria_findings_within_noise():
+    reps = _replicates([0.01, 0.03, 0.02], [0.02, 0.01, 0.03])  # differences -1, +2, -1 points
+    comp = selection.compare_criteria(reps)
+    f = selection.criteria_findings(comp, comp)
+    assert f["diff_acc_difference"] == pytest.approx(0.0, abs=1e-9) and f["diff_acc_z"] == pytest.approx(0, abs=1e-6)
+    assert f["diff_acc_verdict"].startswith("within noise")
+    assert f["diff_acc_ci_low"] < 0 < f["diff_acc_ci_high"]
+
+
+def test_difference_verdict_names_the_better_criterion():
+    better_acc = pd.Series({"difference": -0.02, "within_noise": False})
+    assert "so validation accuracy picks" in selection.difference_verdict(better_acc)
+    assert "so validation NLL picks" in selection.difference_verdict(better_acc.replace(-0.02, 0.02))

@@ -21,7 +21,9 @@ available here, as ``varhyper_mini.selection.<name>``):
   and/or accuracy budget, and returns it as a ready, pruned plain ``nn.Module``.
 - ``cost_study``: ``run_cost_study`` times one hypernetwork against K directly trained models and
   writes the committed results that the chapter "Choosing lambda" reads; ``cost_results`` reads
-  them (``load_choosing_results``, ``gap_table``, ``selection_table``); ``plots`` draws them.
+  them (``load_choosing_results``, ``gap_table``, ``selection_table``) and reduces them to what
+  the chapter quotes (``cost_findings``, ``gap_findings``, ``classical_findings``; for the
+  replicates, ``compare.criteria_findings``); ``plots`` draws them.
 
 Imports go downwards: these modules build on data, models, gaussian, hypernets, train, prune
 and provenance, and no module below imports this subpackage.
@@ -32,9 +34,19 @@ from __future__ import annotations
 from .budget import BudgetFit, fit_budget
 from .calibration import calibration_table, expected_calibration_error, prediction_metrics
 from .choose import CRITERIA, Selection, best_from_curve, elbo, lambda_curve, lambda_grid, match_lam, select_lambda
-from .compare import CriterionComparison, compare_criteria, replicate_curves
+from .compare import CriterionComparison, compare_criteria, criteria_findings, difference_verdict, replicate_curves
 from .compression import compression_ratio, compression_table, count_nonzero, deletable_fraction, sparsity
-from .cost_results import GAP_METRICS, ChoosingResults, gap_table, load_choosing_results, selection_table
+from .cost_results import (
+    GAP_METRICS,
+    ChoosingResults,
+    accuracy_standard_error,
+    classical_findings,
+    cost_findings,
+    gap_findings,
+    gap_table,
+    load_choosing_results,
+    selection_table,
+)
 from .cost_study import (
     CHOOSING_FILES,
     COST_PRESETS,
@@ -45,7 +57,7 @@ from .cost_study import (
     train_cost_hypernet,
 )
 from .export import load_pruned, pruned_module, save_pruned
-from .plots import plot_calibration, plot_criteria, plot_gap
+from .plots import plot_calibration, plot_cost, plot_criteria, plot_gap
 
 __all__ = [
     "CRITERIA",
@@ -89,4 +101,12 @@ __all__ = [
     "GAP_METRICS",
     "match_lam",
     "sparsity",
+    # what chapter 8 quotes: numbers and phrases computed from the tables above
+    "cost_findings",
+    "gap_findings",
+    "classical_findings",
+    "accuracy_standard_error",
+    "criteria_findings",
+    "difference_verdict",
+    "plot_cost",
 ]

@@ -5,6 +5,7 @@ too little to rank the criteria. ``replicate_curves`` trains the cost study's hy
 seed (``train_cost_hypernet``); ``compare_criteria`` lets each criterion choose on each replicate's
 validation split and judges the choices on the test set, with the mean regret, its standard error
 and a Student-t confidence interval over seeds, and paired differences between criteria.
+``criteria_findings`` and ``difference_verdict`` say what a comparison shows, in numbers and words.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .calibration import prediction_metrics
 from .choose import best_from_curve, lambda_grid, match_lam
 from .cost_study import CostConfig, cost_data, train_cost_hypernet
 
-__all__ = ["replicate_curves", "CriterionComparison", "compare_criteria"]
+__all__ = ["replicate_curves", "CriterionComparison", "compare_criteria", "difference_verdict", "criteria_findings"]
 
 # What each judge column prefers: larger test accuracy, smaller test NLL.
 _JUDGES = {"test_accuracy": True, "test_nll": False}
@@ -189,3 +190,48 @@ def compare_criteria(
                           "ci_low": stats["ci_low"], "ci_high": stats["ci_high"], "within_noise": noise})  # fmt: skip
     differences = pd.DataFrame(diffs, columns=["a", "b", "difference", "se", "ci_low", "ci_high", "within_noise"])
     return CriterionComparison(picks, pd.DataFrame(summary), differences, judge, level)
+
+
+def difference_verdict(difference: pd.Series) -> str:
+    """Rank two criteria only when the interval of their paired difference excludes zero.
+
+    ``difference`` is a row of ``CriterionComparison.differences`` (``difference`` = regret of
+    validation accuracy minus regret of validation NLL, and ``within_noise``). Returns a phrase.
+    """
+    if difference.within_noise:
+        return "within noise (the interval contains zero), so these replicates do not rank the two criteria"
+    better = "validation NLL" if difference.difference > 0 else "validation accuracy"
+    return f"the interval excludes zero, so {better} picks the better λ on these replicates"
+
+
+def criteria_findings(by_accuracy: CriterionComparison, by_nll: CriterionComparison) -> dict[str, float | str]:
+    """What the replicates say about validation accuracy against validation NLL, as numbers and phrases.
+
+    ``by_accuracy`` and ``by_nll`` are ``compare_criteria`` of the same replicates, judged by
+    test accuracy and by test NLL, with criteria ("accuracy", "nll"). Returns, per criterion:
+    ``rep_{crit}_regret`` and ``rep_{crit}_se`` (points of accuracy) and ``rep_{crit}_lam`` (the
+    median lambda chosen); for the paired difference (accuracy minus NLL) judged by accuracy
+    (key "acc", in points) and by NLL (key "nll", in nats): ``diff_{key}_difference``, ``_se``,
+    ``_ci_low``, ``_ci_high``, ``_verdict`` (``difference_verdict``) and ``_z`` (|difference| / se;
+    inf when se is 0); and ``rep_test_sd``, the standard deviation over seeds of the test accuracy
+    at the lambda validation NLL picks (points).
+
+    Raises:
+        KeyError: when a comparison lacks the criteria "accuracy" or "nll".
+        IndexError: when a comparison holds no difference (one criterion only).
+    """
+    s = by_accuracy.summary.set_index("criterion")
+    out: dict[str, float | str] = {}
+    for crit in ("accuracy", "nll"):
+        out[f"rep_{crit}_regret"] = 100 * float(s.loc[crit, "regret"])
+        out[f"rep_{crit}_se"] = 100 * float(s.loc[crit, "se"])
+        out[f"rep_{crit}_lam"] = float(s.loc[crit, "median_lam"])
+    for key, c, scale in (("acc", by_accuracy, 100), ("nll", by_nll, 1)):
+        d = c.differences.iloc[0]
+        for field in ("difference", "se", "ci_low", "ci_high"):
+            out[f"diff_{key}_{field}"] = scale * float(d[field])
+        out[f"diff_{key}_verdict"] = difference_verdict(d)
+        out[f"diff_{key}_z"] = abs(float(d.difference / d.se)) if d.se > 0 else float("inf")
+    picks = by_accuracy.picks
+    out["rep_test_sd"] = 100 * float(picks[picks.criterion == "nll"].test_accuracy.std())
+    return out

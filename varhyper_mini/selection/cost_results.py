@@ -2,12 +2,15 @@
 
 ``load_choosing_results`` reads what ``run_cost_study`` wrote; ``gap_table`` pairs each directly
 trained model with the hypernetwork at the same lambda, and ``selection_table`` judges each way of
-choosing lambda on the test set.
+choosing lambda on the test set. ``cost_findings``, ``gap_findings`` and ``classical_findings``
+reduce these tables to the numbers and phrases that the chapter quotes (plain floats, ints and
+strings, keyed by name).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +22,17 @@ from ..provenance import results_root
 from .choose import CRITERIA, best_from_curve, match_lam
 from .cost_study import CHOOSING_FILES
 
-__all__ = ["GAP_METRICS", "ChoosingResults", "load_choosing_results", "gap_table", "selection_table"]
+__all__ = [
+    "GAP_METRICS",
+    "ChoosingResults",
+    "load_choosing_results",
+    "gap_table",
+    "selection_table",
+    "accuracy_standard_error",
+    "cost_findings",
+    "gap_findings",
+    "classical_findings",
+]
 
 #: The metrics of ``gap_table`` and ``plot_gap`` by default: columns of the cost study's ``curves.csv``.
 GAP_METRICS = ("test_accuracy", "test_nll", "test_ece", "deletable")
@@ -149,3 +162,124 @@ def selection_table(curves: pd.DataFrame, direct_grid: str | None = None) -> pd.
             "direct_test_accuracy": float(d.test_accuracy),
         })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def accuracy_standard_error(accuracy: float, n_test: int) -> float:
+    """The binomial standard error sqrt(p (1 - p) / n) of an accuracy ``p`` (a share) measured on ``n_test`` examples.
+
+    Raises:
+        ValueError: for an accuracy outside [0, 1] or ``n_test`` < 1.
+    """
+    if not 0 <= accuracy <= 1:
+        raise ValueError(f"accuracy must be a share in [0, 1], got {accuracy!r}")
+    if n_test < 1:
+        raise ValueError(f"n_test must be a positive number of examples, got {n_test!r}")
+    return math.sqrt(accuracy * (1 - accuracy) / n_test)
+
+
+def cost_findings(cost: pd.DataFrame) -> dict[str, float]:
+    """What training one hypernetwork costs against K directly trained models, from ``cost.csv``.
+
+    ``cost`` has one row for ``method`` "hypernetwork" and, per K (``k_lams``), one for
+    "direct-loop" and one for "direct-batched", with ``seconds`` (wall clock), ``cpu_seconds``,
+    their ratios to the hypernetwork's, and ``max_accuracy_diff_loop_vs_batched``. Returns
+    ``hyper_cpu``, ``hyper_wall`` (seconds); per K: ``loop{K}_cpu`` (seconds), ``loop{K}_ratio``,
+    ``loop{K}_wall_ratio``, ``many{K}_ratio``, ``many{K}_wall_ratio``; ``break_even``, the number of
+    direct models whose CPU time (mean per model of the loop) equals the hypernetwork's; and
+    ``loop_batched_diff``, the largest accuracy difference (a share) between the loop and the
+    batched training of the same models.
+
+    Raises:
+        ValueError: when ``cost`` has no hypernetwork or no direct-loop rows.
+        KeyError: when a batched row is missing for a K of the loop.
+    """
+    hyper = cost[cost.method == "hypernetwork"]
+    loop = cost[cost.method == "direct-loop"].set_index("k_lams")
+    many = cost[cost.method == "direct-batched"].set_index("k_lams")
+    if hyper.empty or loop.empty:
+        raise ValueError("cost needs a 'hypernetwork' row and 'direct-loop' rows, as run_cost_study writes them")
+    hyper_row = hyper.iloc[0]
+    per_model_cpu = (loop.cpu_seconds / loop.index).mean()
+    out = {"hyper_cpu": float(hyper_row.cpu_seconds), "hyper_wall": float(hyper_row.seconds)}
+    for k in loop.index:
+        out[f"loop{k}_cpu"] = float(loop.cpu_seconds[k])
+        out[f"loop{k}_ratio"] = float(loop.cpu_ratio_to_hypernetwork[k])
+        out[f"loop{k}_wall_ratio"] = float(loop.ratio_to_hypernetwork[k])
+        out[f"many{k}_ratio"] = float(many.cpu_ratio_to_hypernetwork[k])
+        out[f"many{k}_wall_ratio"] = float(many.ratio_to_hypernetwork[k])
+    out["break_even"] = float(hyper_row.cpu_seconds / per_model_cpu)
+    out["loop_batched_diff"] = float(many.max_accuracy_diff_loop_vs_batched.max())
+    return out
+
+
+def gap_findings(gap: pd.DataFrame, curves: pd.DataFrame, split_lam: float = 1.0) -> dict[str, float | int]:
+    """How far the hypernetwork is from the directly trained models: the numbers of ``gap_table``.
+
+    ``gap`` is ``gap_table(curves)`` (hypernetwork minus direct, per lambda) and ``curves`` the
+    cost study's ``curves.csv``. Returns, in points of accuracy (x 100): ``gap_mean``, ``gap_low``
+    and ``gap_high`` (mean test accuracy gap at lambda <= ``split_lam`` and above), ``gap_min``,
+    ``gap_max``, ``del_direct_more`` (how many more points of the weights the direct models can
+    delete, on average), the ranges ``direct_del_min``/``_max`` and ``hyper_del_min``/``_max`` of
+    the share deletable (in %); ``gap_min_lam``; ``nll_lower`` (how much lower the hypernetwork's
+    test NLL is, nats per example) and ``ece_gap_mean``; the counts ``n_gap`` (lambdas),
+    ``n_better`` (lambdas where the hypernetwork is more accurate) and ``nll_better``.
+
+    Raises:
+        KeyError: when a column of ``gap_table`` or ``curves`` is missing.
+        ValueError: when ``gap`` is empty.
+    """
+    if gap.empty:
+        raise ValueError("gap is empty: the cost study trained no direct model")
+    low = gap[gap.lam <= split_lam + 1e-9]
+    high = gap[gap.lam > split_lam + 1e-9]
+    dd = curves[curves.model == "direct"].deletable
+    hd = curves[curves.model == "hypernetwork"].deletable
+    return {
+        "gap_mean": 100 * float(gap.test_accuracy_gap.mean()),
+        "gap_low": 100 * float(low.test_accuracy_gap.mean()),
+        "gap_high": 100 * float(high.test_accuracy_gap.mean()),
+        "gap_min": 100 * float(gap.test_accuracy_gap.min()),
+        "gap_max": 100 * float(gap.test_accuracy_gap.max()),
+        "gap_min_lam": float(gap.lam[gap.test_accuracy_gap.idxmin()]),
+        "del_direct_more": -100 * float(gap.deletable_gap.mean()),
+        "nll_lower": -float(gap.test_nll_gap.mean()),
+        "ece_gap_mean": float(gap.test_ece_gap.mean()),
+        "n_gap": len(gap),
+        "n_better": int((gap.test_accuracy_gap > 0).sum()),
+        "nll_better": int((gap.test_nll_gap < 0).sum()),
+        "direct_del_min": 100 * float(dd.min()),
+        "direct_del_max": 100 * float(dd.max()),
+        "hyper_del_min": 100 * float(hd.min()),
+        "hyper_del_max": 100 * float(hd.max()),
+    }
+
+
+def classical_findings(table: pd.DataFrame, gap: pd.DataFrame, test_sd: float, n_test: int) -> dict[str, float | str]:
+    """Are the differences of one run larger than the noise? The classical recipe and the mean gap.
+
+    ``table`` is ``selection_table`` (the hypernetwork's rows, with "nll" and "test accuracy
+    (oracle)", and a "direct models" row), ``gap`` is ``gap_table``, ``test_sd`` the standard
+    deviation over replicates of the test accuracy at the lambda validation NLL picks (in points;
+    ``criteria_findings``' ``rep_test_sd``) and ``n_test`` the size of the test set. Returns
+    ``classical_diff``, the classical recipe's test accuracy minus the hypernetwork's at its
+    NLL-chosen lambda (points), ``classical_verdict`` ("within" or "larger than" ``test_sd``),
+    and ``gap_verdict``: "consistent with" when the mean accuracy gap is at least minus one
+    binomial standard error of the best test accuracy (``accuracy_standard_error``), else "below".
+
+    Raises:
+        ValueError: when ``table`` has no "direct models" row.
+        KeyError: when it lacks the hypernetwork's "nll" or oracle row.
+    """
+    direct = table[table.approach.str.startswith("direct")]
+    if direct.empty:
+        raise ValueError("table has no 'direct models' row: give selection_table curves with direct models")
+    classical = direct.iloc[0]
+    hyp = table.set_index(["approach", "criterion"]).loc["hypernetwork"]
+    p_best = float(hyp.loc["test accuracy (oracle)", "test_accuracy"])
+    diff = 100 * float(classical.test_accuracy - hyp.loc["nll", "test_accuracy"])
+    mean_gap = 100 * float(gap.test_accuracy_gap.mean())
+    return {
+        "classical_diff": diff,
+        "classical_verdict": "within" if abs(diff) <= test_sd else "larger than",
+        "gap_verdict": "consistent with" if mean_gap >= -100 * accuracy_standard_error(p_best, n_test) else "below",
+    }

@@ -19,7 +19,23 @@ from .cost_results import GAP_METRICS
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_gap", "plot_calibration", "plot_criteria"]
+__all__ = ["plot_cost", "plot_gap", "plot_calibration", "plot_criteria"]
+
+
+def plot_cost(cost: pd.DataFrame) -> Figure:
+    """CPU seconds to train, one bar per row of ``cost.csv``: the hypernetwork, then the K direct models.
+
+    ``cost`` is ``ChoosingResults.cost`` (columns ``method``, ``k_lams``, ``cpu_seconds``); the
+    hypernetwork's bar is blue, the direct models' orange. Raises ``KeyError`` for a missing column.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    labels = [m if m == "hypernetwork" else f"{m}, K = {k}" for m, k in zip(cost.method, cost.k_lams)]
+    ax.barh(labels, cost.cpu_seconds, color=["C0" if m == "hypernetwork" else "C1" for m in cost.method])
+    ax.set_xlabel("CPU seconds to train")
+    ax.invert_yaxis()
+    return fig
 
 
 def plot_gap(curves: pd.DataFrame, metrics: Sequence[str] = GAP_METRICS) -> Figure:

@@ -21,9 +21,10 @@ they train together too; this gives the same result as training each form on its
 
 The modules, in the order of the pipeline: ``config`` (settings, names, seeds), ``training``
 (the models, and the timing of the vectorised loop), ``run`` (``run_wine_experiment``),
-``results`` (checks, summaries, writing and reading the results folder), ``plots`` (the
-figures). This package re-exports their public names: ``from varhyper_mini.experiments import
-wine`` then ``wine.run_wine_experiment(...)``. The measures live in ``experiments.metrics``
+``results`` (checks, summaries, writing and reading the results folder), ``findings`` (the
+numbers and phrases the chapter quotes), ``plots`` (the figures). This package re-exports
+their public names: ``from varhyper_mini.experiments import wine`` then
+``wine.run_wine_experiment(...)``. The measures live in ``experiments.metrics``
 (re-exported here: ``expected_loss``, ``relevance_distance``).
 """
 
@@ -31,6 +32,14 @@ from __future__ import annotations
 
 from ..metrics import expected_loss, relevance_distance
 from .config import CSV_COLUMNS, STAGES, WineConfig, model_name, run_target
+from .findings import (
+    figure3_findings,
+    figure3_numbers,
+    lam_markdown,
+    mode_note,
+    pruning_findings,
+    theorem2_findings,
+)
 from .plots import plot_figure3, plot_pruning_curves, plot_theorem2
 from .results import (
     DEFAULT_COMMAND,
@@ -42,6 +51,7 @@ from .results import (
     pruning_distance,
     results_dir,
     summarise,
+    summary_table,
     theorem2_summary,
     validate_table,
     write_results,
@@ -87,4 +97,11 @@ __all__ = [
     "plot_figure3",
     "plot_theorem2",
     "plot_pruning_curves",
+    "summary_table",
+    "lam_markdown",
+    "figure3_findings",
+    "figure3_numbers",
+    "theorem2_findings",
+    "pruning_findings",
+    "mode_note",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ __all__ = [
     "expected_keys",
     "validate_table",
     "summarise",
+    "summary_table",
     "theorem2_summary",
     "pruning_distance",
     "results_dir",
@@ -118,6 +120,38 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
         runs=("run", "nunique"),
     )
     return out
+
+
+def summary_table(table: pd.DataFrame, n_pieces: Sequence[int] = (0, 1, 3, 5)) -> pd.DataFrame:
+    """Figure 3's numbers as text, "mean ± spread" over runs: one row per model, N and stage, two columns per lambda.
+
+    ``table`` is ``sym_kl.csv``; ``n_pieces`` selects the rows (0: the direct models and the
+    one-epoch baseline). The columns are "accuracy at λ=..." (a share, 3 decimals) and "log10 D at
+    λ=..." (log10 of D_KL in nats, 2 decimals; "—" for the direct models, the reference), built
+    from ``summarise``; a missing spread (one run) shows as 0. Rows are ordered direct, linear,
+    piecewise, scratch, then by N, and "trained" before "finetuned" (the order ``pivot_table``
+    leaves them in).
+
+    Raises:
+        KeyError: when ``table`` lacks a column of ``CSV_COLUMNS``.
+    """
+    summ = summarise(table)
+    summ = summ[summ.n_pieces.isin(list(n_pieces))]
+
+    def mean_pm(mean: pd.Series, spread: pd.Series, digits: int) -> pd.Series:
+        return mean.map(lambda v: f"{v:.{digits}f}") + " ± " + spread.fillna(0).map(lambda v: f"{v:.{digits}f}")
+
+    summ = summ.assign(
+        acc=mean_pm(summ.accuracy, summ.accuracy_spread, 3),
+        logd=mean_pm(summ.log10_sym_kl, summ.log10_sym_kl_spread, 2).where(summ.model != "direct", "—"),
+    )
+    order = {"direct": 0, "linear": 1, "piecewise": 2, "scratch": 3}
+    summ = summ.sort_values(["model", "n_pieces", "stage"], key=lambda c: c.map(order) if c.name == "model" else c)
+    wide = summ.pivot_table(
+        index=["model", "n_pieces", "stage"], columns="lam", values=["acc", "logd"], aggfunc="first", sort=False
+    )
+    wide.columns = [f"{'accuracy' if v == 'acc' else 'log10 D'} at λ={lam:g}" for v, lam in wide.columns]
+    return wide
 
 
 def theorem2_summary(theorem2: pd.DataFrame) -> pd.DataFrame:
