@@ -97,8 +97,9 @@ def _tables(skl_linear, skl_piecewise):
     for loss in ("variational", "covariance"):
         for form, base in (("linear", 10.0), ("piecewise", 20.0), ("direct", 30.0)):
             for i, lam in enumerate([1e2, 1e6]):
-                rows.append({"loss": loss, "form": form, "lambda": lam, "accuracy": base / 100 + i / 100,
-                             "complexity": base + i, "mean sigma": base / 1000 + i + (loss == "covariance")})  # fmt: skip
+                sigma = base / 1000 + i + (loss == "covariance")
+                row = {"accuracy": base / 100 + i / 100, "complexity": base + i, "mean sigma": sigma}
+                rows.append({"loss": loss, "form": form, "lambda": lam, **row})
     idx = pd.MultiIndex.from_tuples([("L1 (variational)", "linear"), ("L1 (variational)", "piecewise")])
     gaps = pd.DataFrame({"mean symmetrised KL": [skl_linear, skl_piecewise]}, index=idx)
     return pd.DataFrame(rows), gaps

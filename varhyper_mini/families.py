@@ -269,7 +269,9 @@ def plot_families(results: pd.DataFrame, loss_names: Mapping[str, str] = LOSS_NA
         for c, col in enumerate(["accuracy", "complexity", "mean sigma"]):
             ax = axes[r, c]
             if col == "mean sigma" and loss == "base":
-                ax.text(0.5, 0.5, "deterministic model:\nno $\\sigma$", ha="center", va="center", transform=ax.transAxes)
+                ax.text(
+                    0.5, 0.5, "deterministic model:\nno $\\sigma$", ha="center", va="center", transform=ax.transAxes
+                )
                 ax.set_xscale("log")
                 continue
             for form, st in FORM_STYLES.items():
