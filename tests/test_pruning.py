@@ -248,3 +248,60 @@ def test_layer_input_means_checks_the_data_dtype():
     data64 = vh.TensorData(torch.randn(8, 13, dtype=torch.float64), torch.zeros(8, dtype=torch.long))
     with pytest.raises(ValueError, match="float64 but the model's parameters are torch.float32"):
         layer_input_means(t, p, data64)
+
+
+def _trained_like_hypernet():
+    torch.manual_seed(0)
+    h = vh.LinearHypernet(models.mnist_mlp(hidden=8), lam_range=(1e-3, 1e2))
+    with torch.no_grad():
+        h.mean_ends.normal_()
+        h.log_sigma_ends.uniform_(-3, 0)
+    return h
+
+
+def test_posterior_stats_matches_the_definitions():
+    h = _trained_like_hypernet()
+    stats = vh.pruning.posterior_stats(h, np.array([1e-3, 1.0]))
+    assert list(stats.columns) == ["lam", "layer", "mean |mu|", "mean sigma", "median |mu|/sigma"]
+    assert stats.layer.tolist() == ["fc1.weight", "fc2.weight"] * 2 and stats.lam.tolist() == [1e-3] * 2 + [1.0] * 2
+    p = h(1.0).detach()
+    row = stats.iloc[3]
+    mu, sig = p.mean["fc2.weight"], torch.exp(p.log_sigma["fc2.weight"])
+    assert row["mean |mu|"] == pytest.approx(float(mu.abs().mean()))
+    assert row["mean sigma"] == pytest.approx(float(sig.mean()))
+    assert row["median |mu|/sigma"] == pytest.approx(float((mu.abs() / sig).median()))
+    assert vh.pruning.posterior_stats(h, [1.0], names=["fc1.bias"]).layer.tolist() == ["fc1.bias"]
+    with pytest.raises(ValueError, match="no parameter"):
+        vh.pruning.posterior_stats(h, [1.0], names=["fc3.weight"])
+    with pytest.raises(ValueError, match="variational"):
+        vh.pruning.posterior_stats(vh.LinearHypernet(models.mnist_mlp(hidden=8), variational=False), [1.0])
+
+
+def test_deleted_shares_per_weight_tensor():
+    p = _params()
+    q = vh.prune(p, 0.5, "var", "global")
+    shares = vh.pruning.deleted_shares(q)
+    assert list(shares) == ["fc1.weight", "fc2.weight"]
+    n1, n2 = p.mean["fc1.weight"].numel(), p.mean["fc2.weight"].numel()
+    assert shares["fc1.weight"] * n1 + shares["fc2.weight"] * n2 == pytest.approx(0.5 * (n1 + n2))
+    assert vh.pruning.deleted_shares(vh.prune(p, 0.3, "var", "layer"))["fc2.weight"] == pytest.approx(
+        round(0.3 * n2) / n2
+    )
+
+
+def test_scope_comparison_rows_agree_with_prune():
+    h = _trained_like_hypernet()
+    gen = torch.Generator().manual_seed(0)
+    data = vh.TensorData(torch.randn(64, 1, 28, 28, generator=gen), torch.randint(0, 10, (64,), generator=gen))
+    table = vh.pruning.scope_comparison(h, models.mnist_mlp(hidden=8), data, [1e-2, 1.0], (0.0, 0.9))
+    assert list(table.columns) == ["lam", "scope", "fraction", "accuracy", "fc1 deleted", "fc2 deleted"]
+    assert table[["scope", "fraction"]].values.tolist()[:4] == [["layer", 0.0], ["layer", 0.9], ["global", 0.0],
+                                                                ["global", 0.9]]  # fmt: skip
+    row = table[(table.lam == 1.0) & (table.scope == "global") & (table.fraction == 0.9)].iloc[0]
+    q = vh.prune(h(1.0), 0.9, "var", "global")
+    assert row.accuracy == vh.accuracy(models.mnist_mlp(hidden=8), q, data)
+    assert row["fc1 deleted"] == vh.pruning.deleted_shares(q)["fc1.weight"]
+    layer = table[(table.scope == "layer") & (table.fraction == 0.9)]
+    assert layer["fc2 deleted"].tolist() == pytest.approx([round(0.9 * 80) / 80] * 2)
+    with pytest.raises(ValueError, match="unknown scope"):
+        vh.pruning.scope_comparison(h, models.mnist_mlp(hidden=8), data, [1.0], scopes=("row",))

@@ -30,6 +30,9 @@ __all__ = [
     "relevance",
     "prunable_names",
     "pruning_curve",
+    "posterior_stats",
+    "deleted_shares",
+    "scope_comparison",
     "FRACTIONS",
     "CRITERIA",
     "SCOPES",
@@ -319,4 +322,94 @@ def pruning_curve(
             for f in fractions:
                 acc = accuracy(target, prune(params, f, criterion, scope), data)
                 rows.append({"lam": lam, "fraction": f, "accuracy": acc})
+    return pd.DataFrame(rows)
+
+
+def posterior_stats(hypernet: Hypernet, lams: Sequence[float], names: Sequence[str] | None = None) -> pd.DataFrame:
+    """How lambda moves the means, the scales and the relevance (17) of each weight tensor.
+
+    For each lambda of ``lams`` and each weight tensor in ``names`` (default: every weight tensor,
+    ``prunable_names``) of the model ``hypernet(lambda)``: the mean |mu|, the mean sigma and the
+    median |mu|/sigma, the ratio Algorithm 2 ranks by (eq. 17).
+
+    Returns:
+        A tidy table with columns ``lam, layer, mean |mu|, mean sigma, median |mu|/sigma``, one
+        row per lambda and tensor, in the order of ``lams`` and ``names``.
+    Raises:
+        ValueError: for a deterministic hypernetwork (no sigma), a lambda that is not a positive
+            float32 number, or a name the model does not have.
+    """
+    lams = [float(check_lam(v)) for v in lams]
+    if not hypernet.variational:
+        raise ValueError("posterior_stats needs a variational hypernetwork (it reports sigma and |mu|/sigma)")
+    rows = []
+    with torch.no_grad():
+        for lam in lams:
+            p = hypernet(lam)
+            for layer in prunable_names(p) if names is None else names:
+                if layer not in p.mean:
+                    raise ValueError(f"the model has no parameter {layer!r}; it has {list(p.mean)}")
+                mu, sig = p.mean[layer], p.sigma[layer]
+                rows.append({
+                    "lam": lam,
+                    "layer": layer,
+                    "mean |mu|": float(mu.abs().mean()),
+                    "mean sigma": float(sig.mean()),
+                    "median |mu|/sigma": float((mu.abs() / sig).median()),
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def deleted_shares(params: GaussianParams) -> dict[str, float]:
+    """Share of each weight tensor's entries whose mean is exactly zero, keyed by the tensor's name.
+
+    Unlike ``sparsity`` (one share over all weights) this is per tensor, so it shows how a global
+    threshold spreads the deletions over the layers. Raises ``ValueError`` when there are no
+    weight tensors.
+    """
+    # a float32 mean of the 0/1 mask, as the book's chapters have always computed it
+    return {n: float((params.mean[n] == 0).float().mean()) for n in _ranked_names(params, biases=False)}
+
+
+def scope_comparison(
+    hypernet: Hypernet,
+    target: nn.Module,
+    data: TensorData,
+    lams: Sequence[float],
+    fractions: Sequence[float] = FRACTIONS,
+    scopes: Sequence[str] = SCOPES,
+    criterion: str = "var",
+) -> pd.DataFrame:
+    """Algorithm 2 with a per-layer and with a global threshold: accuracy and each layer's deleted share.
+
+    For each lambda, scope ("layer": the same share of every weight tensor, as in the authors'
+    code; "global": one threshold for all weights) and fraction, the model ``hypernet(lambda)`` is
+    pruned with ``prune(params, fraction, criterion, scope)`` and evaluated on ``data`` with its
+    mean weights.
+
+    Returns:
+        A tidy table with columns ``lam, scope, fraction, accuracy`` and ``"<layer> deleted"``
+        (the share of that weight tensor deleted, ``deleted_shares``; ``<layer>`` is the tensor's
+        name without ".weight"), one row per lambda, scope and fraction, in that order.
+    Raises:
+        ValueError: for a bad lambda, fraction, scope or criterion (all checked before the first
+            model runs), or the errors of ``prune``.
+    """
+    lams = [float(check_lam(v)) for v in lams]
+    fractions = [check_fraction(f, "fractions") for f in fractions]
+    for scope in scopes:
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; choose one of {SCOPES}")
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}; choose one of {CRITERIA}")
+    rows = []
+    with torch.no_grad():
+        for lam in lams:
+            p = hypernet(lam)
+            for scope in scopes:
+                for f in fractions:
+                    q = prune(p, f, criterion, scope)
+                    shares = {f"{n.removesuffix('.weight')} deleted": v for n, v in deleted_shares(q).items()}
+                    row = {"lam": lam, "scope": scope, "fraction": f, "accuracy": accuracy(target, q, data)}
+                    rows.append({**row, **shares})
     return pd.DataFrame(rows)
