@@ -3,7 +3,8 @@
 A small PyTorch package behind the book on "Deep Learning Model Selection With Parametric
 Complexity Control" (Grebenkova, Bakhteev, Strijov, ICAART 2023). The modules follow the
 pipeline: data -> models -> gaussian -> hypernets -> losses -> training, evaluation -> pruning -> theory;
-``evidence`` holds the exact-evidence toy model of chapter 1 and ``selection`` the tools for choosing lambda.
+``evidence`` holds the exact-evidence toy model of chapter 1, ``families`` the comparison of hypernetwork
+forms against directly trained models (chapter 3) and ``selection`` the tools for choosing lambda.
 
 The functions ``train`` (Algorithm 1) and ``prune`` (Algorithm 2) are the package's front door, so
 their modules are ``training`` and ``pruning``. The old module paths ``varhyper_mini.train`` and
@@ -16,7 +17,7 @@ import sys as _sys
 import types as _types
 import warnings as _warnings
 
-from . import data, evaluation, evidence, losses, models, pruning, selection, theory, training
+from . import data, evaluation, evidence, families, losses, models, pruning, selection, theory, training
 from .config import pick, quick_mode
 from .data import DataCorruptError, DataNotFoundError, TensorData
 from .evaluation import accuracy, evaluate, predict
@@ -52,6 +53,7 @@ __all__ = [
     "evaluate",
     "evaluation",
     "evidence",
+    "families",
     "functional_forward",
     "losses",
     "models",
