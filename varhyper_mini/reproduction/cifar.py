@@ -38,8 +38,11 @@ def scale_table(config: Mapping, label: str = "this study (cpu preset)") -> pd.D
     """A study's scale beside the paper's: one row per setting of ``PAPER_SCALE``, two text columns.
 
     ``config`` is a study's ``provenance["config"]`` (a dict); integers are shown with thousands
-    separators. Columns: ``label`` (this study) and "the paper". Raises ``KeyError`` when
-    ``config`` lacks one of the settings.
+    separators. Columns: ``label`` (this study) and "the paper". Source: the paper's section 4.4
+    (the authors' code where it is silent).
+
+    Raises:
+        KeyError: ``config`` lacks one of the settings.
     """
 
     def shown(value) -> str:

@@ -33,7 +33,11 @@ def sigma_view(sigma: pd.DataFrame, implementation: str = "variational-direct") 
     ``sigma`` is one or more studies' ``sigma.csv`` (``study.load_sigma``) with a column pixels
     naming each study. Indexed by pixels, layer and lam; columns log_sigma_mean, log_sigma_q05,
     log_sigma_q95 (the quantiles over the layer's weights) and agreement_90 (the share of the
-    weights deleted at 90 % by |mu|/sigma that |mu| deletes too).
+    weights deleted at 90 % by |mu|/sigma that |mu| deletes too). Source: eq. 17-18.
+
+    Raises:
+        KeyError: ``sigma`` lacks the pixels column or one of the statistics.
+        AttributeError: ``sigma`` lacks the implementation column.
     """
     direct = sigma[sigma.implementation == implementation]
     return direct.groupby(["pixels", "layer", "lam"])[_SIGMA_COLUMNS].mean()
@@ -55,7 +59,10 @@ def sigma_findings(
     for lambda <= 0.1 (%); kept_disagree, the same disagreement among the kept weights (at 90 %
     deleted one weight in ten is kept, so it is nine times larger, %); agree_min, the lowest
     agreement of any variational model (%); and ls_gap_100, ``first``'s mean log sigma minus
-    ``last``'s at lambda = 100 in ``study``. Raises ``KeyError`` when lambda = 100 or a layer is missing.
+    ``last``'s at lambda = 100 in ``study``. Log sigma in natural-log units.
+
+    Raises:
+        KeyError: lambda = 100 or one of the layers is missing for ``study``.
     """
     direct = sigma[sigma.implementation == implementation]
     small = direct[direct.lam <= 0.1]
@@ -78,8 +85,11 @@ def criterion_gain(studies: Mapping[str, pd.DataFrame], lams: Sequence[float] | 
     ``studies`` maps a label (the input scaling) to a study's ``pruning.csv`` frame; only the
     variational losses (L1, L2) have both criteria. Each difference is taken per implementation
     and fraction on Table 1's layout (``study.summarise`` over ``lams``), then averaged over the
-    implementations. Indexed by pixels and scope; columns "at 70 %" and "at 90 %". Raises
-    ``ValueError`` when a study lacks one of the rules.
+    implementations. Indexed by pixels and scope; columns "at 70 %" and "at 90 %". Source: eq. 17
+    against eq. 18.
+
+    Raises:
+        ValueError: a study lacks one of the rules.
     """
     rows = []
     for label, df in studies.items():
@@ -100,7 +110,10 @@ def criterion_gain_findings(gain: pd.DataFrame) -> dict[str, float]:
     """``criterion_gain``'s verdict at 90 % deleted, by the names chapter 06 glues (points).
 
     crit_gain_layer_90: the largest |gain| per layer over the studies; crit_gain_global_90: the
-    mean gain with one global threshold. Raises ``KeyError`` when a scope is missing.
+    mean gain with one global threshold.
+
+    Raises:
+        KeyError: a scope is missing.
     """
     return {
         "crit_gain_layer_90": float(gain.xs("layer", level="scope")["at 90 %"].abs().max()),
@@ -118,7 +131,10 @@ def rule_variations(
     label). For each study (label -> ``pruning.csv`` frame) the variation's Table 1 minus the paper
     rule's (``study.summarise`` over ``lams``, L1 and L2 only), at 0-50 % and at 70-90 % deleted.
     Columns: pixels, change, deleted, "mean difference (points)", "largest |difference|".
-    Raises ``ValueError`` when a study lacks a variation's rows.
+    Source: variations of Algorithm 2 that the paper does not state (the reproduction notes).
+
+    Raises:
+        ValueError: a study lacks a variation's rows.
     """
     variations = (
         ("|μ| instead of |μ|/σ, per layer", {"criterion": "simple"}),
@@ -145,6 +161,9 @@ def variation_findings(variations: pd.DataFrame) -> dict[str, float]:
 
     nm_crit (|mu| instead of |mu|/sigma), nm_bias (biases pruned too), nm_mc (Monte Carlo), in
     points. A variation without rows gives NaN.
+
+    Raises:
+        KeyError: ``variations`` lacks the "largest |difference|" column.
     """
     out = {}
     for change, key in (("|μ| instead of |μ|/σ", "crit"), ("biases pruned too", "bias"), ("Monte Carlo", "mc")):

@@ -84,10 +84,14 @@ def fit_direct(
     """One directly trained model at one lambda (Algorithm 1 with lambda fixed), as the study trains it.
 
     A ``ConstantHypernet`` starts at ``target``'s own initialisation and is trained with
-    ``training.train`` (Adam, the study's defaults) for ``epochs`` on ``data``. Returns ``target``
-    and the trained parameters at ``lam``, detached (``GaussianParams`` with the target's
-    parameter shapes). Raises what ``train`` raises (``ValueError`` for bad arguments,
-    ``FloatingPointError`` for a non-finite loss).
+    ``training.train`` (Adam, the study's defaults) for ``epochs`` on ``data`` with ``loss`` (L1
+    "variational", L2 "covariance" or L3 "base"). Returns ``target`` and the trained parameters at
+    ``lam``, detached (``GaussianParams`` with the target's parameter shapes). Source: Algorithm 1
+    with a fixed lambda, the paper's "direct" implementations (a), (d), (g).
+
+    Raises:
+        ValueError: a bad argument (see ``training.train_many``).
+        FloatingPointError: the training loss became inf or NaN.
     """
     hyper = ConstantHypernet(target)
     train(hyper, target, data, loss, lam=lam, epochs=epochs, seed=seed, progress=False)
@@ -107,8 +111,13 @@ def plot_unit_weights(
     For each label two rows: every weight of ``layer`` into each of ``units`` reshaped to
     ``image_shape`` (red positive, blue negative, one colour scale per label: the 99th percentile
     of |mu|), then the weights kept when ``fraction`` of them are deleted per layer by |mu|/sigma
-    (Algorithm 2), the deleted ones grey. Returns the figure. Raises ``KeyError`` when ``layer``
-    is not among the parameters, ``RuntimeError`` when its rows do not have ``image_shape``'s size.
+    (Algorithm 2, eq. 17), the deleted ones grey. Returns the figure (2 x len(fits) rows of
+    len(units) panels).
+
+    Raises:
+        KeyError: ``layer`` is not among the parameters.
+        RuntimeError: a row of ``layer`` does not have ``image_shape``'s size.
+        ValueError: ``fraction`` is not in [0, 1] (from ``prune``).
     """
     units = list(units)
     fig, axes = plt.subplots(2 * len(fits), len(units), figsize=(2 * len(units), 2.15 * 2 * len(fits)), squeeze=False)

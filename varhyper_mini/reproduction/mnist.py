@@ -83,7 +83,10 @@ def gap_view(gaps: pd.DataFrame) -> pd.DataFrame:
     """``gap_table``'s output for reading: one row per rule, the three gaps (points) per study as columns.
 
     Rows are indexed by scope, criterion and correction; columns are (gap, study) with the gaps
-    "0–50 %" (mean |difference|), "70–90 %" and "70–90 %, signed".
+    "0–50 %" (mean |difference|), "70–90 %" and "70–90 %, signed", in points of accuracy.
+
+    Raises:
+        AttributeError: ``gaps`` lacks gap_low, gap_high or signed_high.
     """
     view = gaps.assign(**{"0–50 %": gaps.gap_low, "70–90 %": gaps.gap_high, "70–90 %, signed": gaps.signed_high})
     return view.pivot_table(
@@ -94,8 +97,11 @@ def gap_view(gaps: pd.DataFrame) -> pd.DataFrame:
 def authors_row(gaps: pd.DataFrame, study: str = "[-1, 1]") -> pd.Series:
     """The ``gap_table`` row of the authors' code's choices: per layer, the paper's criterion, no correction.
 
-    ``study`` is the label of the study with the authors' input scaling. Raises ``ValueError``
-    when ``gaps`` has no such row.
+    ``study`` is the label of the study with the authors' input scaling (``Normalize(0.5, 0.5)``
+    in the authors' code). Returns the row (a Series with ``gap_table``'s columns).
+
+    Raises:
+        ValueError: ``gaps`` has no such row.
     """
     sel = gaps[
         (gaps.study == study) & (gaps.scope == "layer") & (gaps.criterion == "paper") & (gaps.correction == "none")
@@ -110,7 +116,10 @@ def authors_row(gaps: pd.DataFrame, study: str = "[-1, 1]") -> pd.Series:
 def closest_row(gaps: pd.DataFrame) -> pd.Series:
     """The ``gap_table`` row closest to Table 1 at 70-90 % deleted: the smallest mean |difference| there.
 
-    Raises ``ValueError`` when ``gaps`` is empty.
+    The first such row on a tie. Returns the row (a Series with ``gap_table``'s columns).
+
+    Raises:
+        ValueError: ``gaps`` is empty.
     """
     if gaps.empty:
         raise ValueError("the gap table is empty: no study had rows for any rule")
@@ -135,7 +144,11 @@ def gap_findings(
     authors_gap_low/high, authors_signed_high (``authors_row``); best_study, best_rule,
     best_gap_low/high, best_signed_high (``closest_row``); best_all_rule and best_all_gap_high
     (closest with every lambda); and gap_<key>_<scope>_<correction>, the 70-90 % gap under the
-    paper's criterion. Raises ``ValueError`` when a row is missing (see ``authors_row``).
+    paper's criterion. Source: the paper's Table 1.
+
+    Raises:
+        ValueError: the authors' row is missing (see ``authors_row``) or a table is empty.
+        IndexError: a study of ``keys`` lacks one of the four rules.
     """
     authors, best, best_all = authors_row(gaps, next(iter(keys))), closest_row(gaps), closest_row(gaps_all)
     out: dict[str, float | str] = {
@@ -169,7 +182,10 @@ def accuracy_by_loss(
     study's Table 1 (``plots.compare_with_paper`` over ``lams``) at ``fraction`` deleted is averaged
     over the three forms (direct, linear, piecewise) per loss. Indexed by pixels (the study's
     label), scope and correction; columns "<loss>, ours" and "<loss>, paper" for the three losses,
-    in percent. Raises ``ValueError`` when a study lacks a rule's rows.
+    in percent. Source: the paper's Table 1 (``fraction`` one of its columns).
+
+    Raises:
+        ValueError: a study lacks a rule's rows.
     """
     by_loss = []
     for label, df in studies.items():
@@ -191,7 +207,10 @@ def by_loss_findings(by_loss: pd.DataFrame, keys: Mapping[str, str] = PIXEL_KEYS
 
     For each study (``keys``: label -> short key), scope and correction: l1_l3_90_<key>_<scope>_<corr>,
     L1's accuracy minus L3's, and l3_90_<key>_<scope>_<corr>, L3's; and the paper's own,
-    l1_l3_90_paper and l3_90_paper (the same in every row). Raises ``KeyError`` for a missing row.
+    l1_l3_90_paper and l3_90_paper (the same in every row). Source: claim 2 on Table 1.
+
+    Raises:
+        KeyError: a (study, scope, correction) row is missing.
     """
     out = {}
     for label, key in keys.items():

@@ -34,8 +34,11 @@ def verdict_table(
     ``claims`` under the authors' code's choices and the closest combination (C3, C4);
     ``authors`` and ``closest`` their ``gap_table`` rows (C5, C6: Table 1's numbers, judged by
     ``table_verdict``); ``cifar_by_scope`` maps "layer" and "global" to ``cifar_claims`` (C7,
-    C7g). Indexed by claim; columns what, cases holding, verdict, where. Raises ``KeyError``
-    when ``cifar_by_scope`` lacks a scope.
+    C7g). Indexed by claim; columns what, cases holding, verdict, where. Source: Figure 3,
+    Table 1 (section 4.2) and section 4.4 of the paper.
+
+    Raises:
+        KeyError: ``cifar_by_scope`` lacks a scope.
     """
     rows = []
     for prefix, name, text in (
@@ -82,6 +85,9 @@ def claim2_split_findings(pairs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]]
     is the |mu| margin (chapter 06, eq. mnist-claim2-split-eq). Returns c4_<key>_total, _loss and
     _crit (points), c4_<key>_mu_cases ("h of n" with |mu|), and c4_conclusion: "chiefly" when the
     criterion's part exceeds the loss's in size for every key, else "not chiefly".
+
+    Raises:
+        AttributeError: a table lacks the claim or difference column.
     """
     out: dict[str, float | str] = {}
     crit_first = True  # is the criterion's part larger than the loss's under every rule?
@@ -106,7 +112,10 @@ def cifar_report_findings(
     ``cifar_by_scope`` maps a scope to ``cifar_claims``. Returns cifar_base0 and cifar_var0 (the
     direct base and variational models' accuracy with nothing deleted, paper's rule, %),
     cifar_train_images (0 for the full set), cifar_epochs, cifar_width, and cifar_<scope>_<n>,
-    "h of n" cases of claim n. Raises ``KeyError`` when an implementation or setting is missing.
+    "h of n" cases of claim n. Source: section 4.4 and Table 2 of the paper.
+
+    Raises:
+        KeyError: an implementation or setting is missing.
     """
     cifar0 = summarise(cifar).set_index(["implementation", "fraction"]).accuracy
     out: dict[str, float | int | str] = {
@@ -138,8 +147,11 @@ def report_findings(
     frame and ``provenance["config"]``. The closest combination is ``closest_row`` of ``gap_table``.
     Returns ``verdict_table``'s output and {glue name: value}: gap_low/high_auth,
     gap_low/high_best (points), best_combo, verdict_<claim> and cases_<claim>, then
-    ``claim2_split_findings`` and ``cifar_report_findings``. Raises ``ValueError`` when a study
-    lacks a rule's rows.
+    ``claim2_split_findings`` and ``cifar_report_findings``.
+
+    Raises:
+        ValueError: a study lacks a rule's rows, or the authors' row is missing.
+        KeyError: ``authors_study`` is not in ``studies``, or a setting is missing.
     """
     gaps = gap_table(studies, "mnist", lams)
     authors, best = authors_row(gaps, authors_study), closest_row(gaps)
@@ -173,7 +185,10 @@ def checklist(mnist: Mapping[str, dict], wine_provenance: Mapping) -> pd.DataFra
     second value); ``wine_provenance`` is ``wine.load_results().provenance``. Wall times in
     minutes (``study.wall_minutes``; None when the Wine provenance has no timings). Columns:
     study, command, runs (seeds), data split, hyperparameters, hardware, wall time (min), commit.
-    Raises ``KeyError`` when a provenance lacks its config or runs.
+    Source: the ML Reproducibility Challenge's checklist.
+
+    Raises:
+        KeyError: a provenance lacks its config, runs or a setting.
     """
     rows = []
     for label, prov in mnist.items():

@@ -40,7 +40,10 @@ def rule_of(row: pd.Series | Mapping) -> dict[str, str]:
     """The pruning rule of a ``gap_table`` row, as ``study.select_rule``'s keyword arguments.
 
     Returns {"scope", "criterion", "correction"}, e.g. the closest combination's rule to pass as
-    ``rule=`` to ``plots.compare_with_paper`` or as ``**rule`` to ``study.summarise``.
-    Raises ``KeyError`` when the row lacks one of the three columns.
+    ``rule=`` to ``plots.compare_with_paper`` or as ``**rule`` to ``study.summarise``. Source: the
+    pruning rules of Algorithm 2 (eq. 17-18) that the paper leaves open (the reproduction notes).
+
+    Raises:
+        KeyError: the row lacks one of the three columns.
     """
     return {"scope": row["scope"], "criterion": row["criterion"], "correction": row["correction"]}

@@ -28,7 +28,8 @@ def table_verdict(gap: float) -> str:
     """A verdict on reproducing a table's numbers from its mean absolute gap in points.
 
     "supported" below 2 points, "partly supported" below 5, "not supported" otherwise (the
-    reproducibility report's thresholds for Table 1, in percentage points of accuracy).
+    reproducibility report's thresholds for Table 1, in percentage points of accuracy). Raises
+    nothing; a NaN gap is "not supported".
     """
     return "supported" if gap < 2 else "partly supported" if gap < 5 else "not supported"
 
@@ -37,7 +38,11 @@ def count_holding(cases: pd.DataFrame, prefix: str) -> tuple[int, int]:
     """(cases holding, cases) of the claims in ``cases`` whose name starts with ``prefix``.
 
     ``cases`` is a table with columns claim and holds (``claims``, ``cifar_claims``,
-    ``wine_claims``); ``prefix`` is the claim's number or letter, e.g. "2" or "A".
+    ``wine_claims``); ``prefix`` is the claim's number or letter, e.g. "2" or "A". A prefix no
+    claim has gives (0, 0).
+
+    Raises:
+        AttributeError: ``cases`` has no claim or holds column.
     """
     sel = cases[cases.claim.str.startswith(prefix)]
     return int(sel.holds.sum()), len(sel)

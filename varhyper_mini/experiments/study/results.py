@@ -188,8 +188,10 @@ def wall_minutes(provenance: dict) -> float:
 
     ``provenance`` is the dict ``load_results`` returns. A resumed or sharded study has several
     runs; shards that ran side by side each count, so this is the compute spent, not the time
-    from start to end (``elapsed_minutes``). A run without a time counts 0. Raises ``KeyError``
-    when ``provenance`` has no ``runs``.
+    from start to end (``elapsed_minutes``). A run without a time counts 0.
+
+    Raises:
+        KeyError: ``provenance`` has no ``runs``.
     """
     return sum(r.get("wall_seconds", 0.0) for r in provenance["runs"]) / 60
 
@@ -197,8 +199,11 @@ def wall_minutes(provenance: dict) -> float:
 def elapsed_minutes(provenance: dict) -> float:
     """Minutes from a study's first job to its last: ``provenance["ended"] - provenance["started"]``.
 
-    For shards that ran side by side this is shorter than ``wall_minutes``. Raises ``KeyError``
-    when either time is missing, ``ValueError`` when one is not a timestamp pandas can parse.
+    For shards that ran side by side this is shorter than ``wall_minutes``.
+
+    Raises:
+        KeyError: either time is missing.
+        ValueError: one is not a timestamp pandas can parse.
     """
     elapsed = pd.Timestamp(provenance["ended"]) - pd.Timestamp(provenance["started"])
     return elapsed.total_seconds() / 60
