@@ -226,3 +226,14 @@ def test_departures_from_paper_name_what_a_scaled_run_changed():
     assert {"train_subset", "runs", "lr", "batch_size", "lam_samples"} <= set(d)
     assert "max_group" not in d and "amp" not in d  # bookkeeping, not the method's settings
     assert study.departures_from_paper(study.preset("mnist", "paper")) == {}
+
+
+def test_wall_and_elapsed_minutes_of_a_provenance():
+    prov = {"runs": [{"wall_seconds": 60.0}, {"wall_seconds": 30.0}, {}],
+            "started": "2024-01-01T10:00:00", "ended": "2024-01-01T10:45:30"}  # fmt: skip
+    assert study.wall_minutes(prov) == pytest.approx(1.5)  # shards side by side each count; no time counts 0
+    assert study.elapsed_minutes(prov) == pytest.approx(45.5)
+    with pytest.raises(KeyError):
+        study.wall_minutes({})
+    with pytest.raises(KeyError):
+        study.elapsed_minutes({"started": "2024-01-01T10:00:00"})

@@ -29,12 +29,14 @@ from .config import (
 )
 from .results import (
     describe_provenance,
+    elapsed_minutes,
     flops_per_training_image,
     load_results,
     load_sigma,
     seconds_per_epoch,
     select_rule,
     summarise,
+    wall_minutes,
 )
 from .runner import load_data, merge, run_study
 
@@ -52,6 +54,7 @@ __all__ = [
     "config_from_json",
     "departures_from_paper",
     "describe_provenance",
+    "elapsed_minutes",
     "flops_per_training_image",
     "load_data",
     "load_results",
@@ -67,4 +70,5 @@ __all__ = [
     "summarise",
     "training_passes",
     "upgrade_rows",
+    "wall_minutes",
 ]

@@ -36,6 +36,8 @@ __all__ = [
     "flops_per_training_image",
     "seconds_per_epoch",
     "describe_provenance",
+    "wall_minutes",
+    "elapsed_minutes",
 ]
 
 
@@ -187,3 +189,29 @@ def describe_provenance(provenance: dict) -> str:
             f"load average {r.get('load_average_start')} -> {r.get('load_average_end')}, hardware {r.get('hardware')}"
         )
     return "\n".join(lines)
+
+
+def wall_minutes(provenance: dict) -> float:
+    """A study's wall time in minutes: the sum of its runs' ``wall_seconds`` / 60.
+
+    ``provenance`` is the dict ``load_results`` returns. A resumed or sharded study has several
+    runs; shards that ran side by side each count, so this is the compute spent, not the time
+    from start to end (``elapsed_minutes``). A run without a time counts 0.
+
+    Raises:
+        KeyError: ``provenance`` has no ``runs``.
+    """
+    return sum(r.get("wall_seconds", 0.0) for r in provenance["runs"]) / 60
+
+
+def elapsed_minutes(provenance: dict) -> float:
+    """Minutes from a study's first job to its last: ``provenance["ended"] - provenance["started"]``.
+
+    For shards that ran side by side this is shorter than ``wall_minutes``.
+
+    Raises:
+        KeyError: either time is missing.
+        ValueError: one is not a timestamp pandas can parse.
+    """
+    elapsed = pd.Timestamp(provenance["ended"]) - pd.Timestamp(provenance["started"])
+    return elapsed.total_seconds() / 60
