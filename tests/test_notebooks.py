@@ -40,3 +40,19 @@ def test_install_cells_use_the_one_repository_url():
     for path in sync.notebooks():
         first = nbformat.read(path, as_version=4).cells[0]
         assert first.source == want, f"{path.name}: run `python tools/sync_install_cells.py`"
+
+
+MAX_CELL_LINES = 25  # cells hold prose-sized calls; logic lives in tested package functions
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_stay_thin(path):
+    nb = nbformat.read(path, as_version=4)
+    long = [
+        (i, n)
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (n := len(cell.source.splitlines())) > MAX_CELL_LINES
+    ]
+    assert not long, (
+        f"{path.name}: code cells (index, lines) over {MAX_CELL_LINES} lines: {long}; move logic into the package"
+    )
