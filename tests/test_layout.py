@@ -194,3 +194,72 @@ def test_every_subpackage_ships_in_the_wheel():
     listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {_module_name(p) for p in PACKAGE.rglob("__init__.py")}
     assert found - listed == set(), f"add these to [tool.setuptools] packages in pyproject.toml: {found - listed}"
+
+
+#: The package's levels, lowest first (README, "Layout"): a module may import from its own level or
+#: below, never from above. The key is a top-level module or subpackage (``experiments.X`` for the
+#: experiments); the deprecated shims and the command line sit on top.
+LEVELS = {
+    "_checks": 0, "config": 0, "provenance": 0,
+    "data": 1, "models": 1,
+    "gaussian": 2, "hypernets": 3, "losses": 4, "evaluation": 5, "training": 6,
+    "pruning": 7, "theory": 8, "evidence": 8,
+    "families": 9, "selection": 9,
+    "experiments": 10, "experiments.metrics": 10, "experiments.study": 11, "experiments.wine": 11,
+    "plots": 12, "reproduction": 13, "grading": 14,
+    "cli": 15, "__main__": 15, "study": 15, "wine": 15,
+}  # fmt: skip
+
+
+def _unit(module: str) -> str | None:
+    """The ``LEVELS`` key of a dotted package module name, or None for the package root itself."""
+    parts = module.split(".")[1:]
+    if not parts or parts[0] == "__version__":
+        return None
+    return ".".join(parts[:2]) if parts[0] == "experiments" and len(parts) > 1 else parts[0]
+
+
+def upward_imports(source: str, module: str, is_package: bool = False) -> list[str]:
+    """Imports in ``source`` (the module ``module``) of a unit on a higher level than its own."""
+    own = _unit(module)
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            base = _absolute(node, module, is_package)
+            targets = [f"{base}.{a.name}" for a in node.names] if base == ROOT_NAME else [base]
+        elif isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        else:
+            continue
+        for target in targets:
+            unit = _unit(target) if _in_package(target) else None
+            if own is not None and unit is not None and unit != own and LEVELS[unit] > LEVELS[own]:
+                found.append(f"line {node.lineno}: {own} (level {LEVELS[own]}) imports {unit} (level {LEVELS[unit]})")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "module", "n_found"),
+    [
+        ("from .selection import choose", "varhyper_mini.training", 1),
+        ("from . import plots", "varhyper_mini.pruning", 1),
+        ("from ...reproduction import rules", "varhyper_mini.experiments.study.results", 1),
+        ("import varhyper_mini.grading", "varhyper_mini.selection", 1),
+        ("from .training import train\nfrom . import data", "varhyper_mini.pruning", 0),
+        ("from ..metrics import x", "varhyper_mini.experiments.wine.findings", 0),
+        ("from . import __version__", "varhyper_mini.provenance", 0),
+    ],
+)
+def test_the_level_check_finds_what_it_should(source, module, n_found):
+    assert len(upward_imports(source, module)) == n_found
+
+
+def test_every_unit_has_a_level_and_imports_only_go_down():
+    units = {_unit(_module_name(p)) for p in _sources()} - {None}
+    assert units <= set(LEVELS), f"give these a level in LEVELS (and a row in README's layout): {units - set(LEVELS)}"
+    found = {
+        str(path.relative_to(PACKAGE)): hits
+        for path in _sources()
+        if (hits := upward_imports(path.read_text(encoding="utf-8"), _module_name(path), path.name == "__init__.py"))
+    }
+    assert not found, f"imports that go up a level (move the shared code down, or the module up): {found}"
