@@ -72,6 +72,17 @@ def _as_weights(params: GaussianParams | dict[str, Tensor], target: nn.Module, d
     return weights
 
 
+def _batched_inputs(params, target: nn.Module, data: TensorData, batch_size):
+    """The checked weights, then each batch's (indices, inputs on the weights' device), in order.
+
+    The one batch loop behind ``predict`` and ``accuracy``.
+    """
+    weights = _as_weights(params, target, data)
+    batch_size = as_int(batch_size, "batch_size")
+    dev = next(iter(weights.values())).device
+    return weights, ((idx, data.x[idx].to(dev)) for idx in batches(len(data), batch_size, shuffle=False))
+
+
 @torch.no_grad()
 def predict(
     target: nn.Module,
@@ -88,14 +99,11 @@ def predict(
     the meta device or with NaN/inf means, or floating-point data of another dtype than the
     parameters.
     """
-    weights = _as_weights(params, target, data)
-    batch_size = as_int(batch_size, "batch_size")
+    weights, inputs = _batched_inputs(params, target, data, batch_size)
     mc_samples = as_int(mc_samples, "mc_samples", minimum=0)
-    dev = next(iter(weights.values())).device
     out = []
     with evaluation(target):
-        for idx in batches(len(data), batch_size, shuffle=False):
-            x = data.x[idx].to(dev)
+        for _, x in inputs:
             if mc_samples and isinstance(params, GaussianParams) and params.variational:
                 prob = 0
                 for _ in range(mc_samples):
@@ -127,12 +135,10 @@ def accuracy(
     target: nn.Module, params: GaussianParams | dict[str, Tensor], data: TensorData, batch_size: int = 4096
 ) -> float:
     """Test accuracy of ``target`` run with the **mean** weights of ``params`` (eval mode; see ``predict``)."""
-    weights = _as_weights(params, target, data)
-    batch_size = as_int(batch_size, "batch_size")
-    dev = next(iter(weights.values())).device
+    weights, inputs = _batched_inputs(params, target, data, batch_size)
     correct = 0
     with torch.no_grad(), evaluation(target):
-        for idx in batches(len(data), batch_size, shuffle=False):
-            logits = call_with(target, weights, data.x[idx].to(dev))
-            correct += int((logits.argmax(1) == data.y[idx].to(dev)).sum())
+        for idx, x in inputs:
+            logits = call_with(target, weights, x)  # no softmax: the argmax is the same
+            correct += int((logits.argmax(1) == data.y[idx].to(logits.device)).sum())
     return correct / len(data)
