@@ -58,7 +58,13 @@ def test_cost_findings():
     assert f["many2_ratio"] == 0.5 and f["many2_wall_ratio"] == 0.6
     assert f["break_even"] == pytest.approx(2.5)  # 10 CPU seconds / 4 per direct model
     assert f["loop_batched_diff"] == pytest.approx(0.002)
-    assert all(type(v) is float for v in f.values())
+    assert all(type(v) is float for k, v in f.items() if k != "batching")
+    assert f["batching"] == "costs less CPU time than the loop at every K"
+    slow = _cost()
+    slow.loc[2, "cpu_seconds"] = 9.0  # K = 2 batched now slower than its loop (8 s)
+    assert selection.cost_findings(slow)["batching"] == "costs less CPU time than the loop only at K = 4"
+    slow.loc[4, "cpu_seconds"] = 16.0  # K = 4 batched as slow as its loop
+    assert selection.cost_findings(slow)["batching"] == "costs no less CPU time than the loop here"
     with pytest.raises(ValueError, match="hypernetwork"):
         selection.cost_findings(_cost().iloc[1:])
 

@@ -187,7 +187,8 @@ def cost_findings(cost: pd.DataFrame) -> dict[str, float]:
     ``loop{K}_wall_ratio``, ``many{K}_ratio``, ``many{K}_wall_ratio``; ``break_even``, the number of
     direct models whose CPU time (mean per model of the loop) equals the hypernetwork's; and
     ``loop_batched_diff``, the largest accuracy difference (a share) between the loop and the
-    batched training of the same models.
+    batched training of the same models, and ``batching``, a phrase saying at which K the batched
+    training took less CPU time than the loop.
 
     Raises:
         ValueError: when ``cost`` has no hypernetwork or no direct-loop rows.
@@ -209,6 +210,13 @@ def cost_findings(cost: pd.DataFrame) -> dict[str, float]:
         out[f"many{k}_wall_ratio"] = float(many.ratio_to_hypernetwork[k])
     out["break_even"] = float(hyper_row.cpu_seconds / per_model_cpu)
     out["loop_batched_diff"] = float(many.max_accuracy_diff_loop_vs_batched.max())
+    cheaper = [int(k) for k in loop.index if many.cpu_seconds[k] < loop.cpu_seconds[k]]
+    if len(cheaper) == len(loop.index):
+        out["batching"] = "costs less CPU time than the loop at every K"
+    elif not cheaper:
+        out["batching"] = "costs no less CPU time than the loop here"
+    else:
+        out["batching"] = "costs less CPU time than the loop only at K = " + ", ".join(map(str, cheaper))
     return out
 
 
