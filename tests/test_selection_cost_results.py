@@ -60,6 +60,7 @@ def test_cost_findings():
     assert f["loop_batched_diff"] == pytest.approx(0.002)
     assert all(type(v) is float for k, v in f.items() if k != "batching")
     assert f["batching"] == "costs less CPU time than the loop at every K"
+    assert f["wall_over_cpu"] == pytest.approx((12 + 9 + 7.2 + 18 + 8.4) / (10 + 8 + 5 + 16 + 6))
     slow = _cost()
     slow.loc[2, "cpu_seconds"] = 9.0  # K = 2 batched now slower than its loop (8 s)
     assert selection.cost_findings(slow)["batching"] == "costs less CPU time than the loop only at K = 4"

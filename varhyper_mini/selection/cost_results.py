@@ -188,7 +188,8 @@ def cost_findings(cost: pd.DataFrame) -> dict[str, float]:
     direct models whose CPU time (mean per model of the loop) equals the hypernetwork's; and
     ``loop_batched_diff``, the largest accuracy difference (a share) between the loop and the
     batched training of the same models, and ``batching``, a phrase saying at which K the batched
-    training took less CPU time than the loop.
+    training took less CPU time than the loop, and ``wall_over_cpu``, the training runs' total wall
+    time over their CPU time (near 1 when the process never waited for a core).
 
     Raises:
         ValueError: when ``cost`` has no hypernetwork or no direct-loop rows.
@@ -210,6 +211,7 @@ def cost_findings(cost: pd.DataFrame) -> dict[str, float]:
         out[f"many{k}_wall_ratio"] = float(many.ratio_to_hypernetwork[k])
     out["break_even"] = float(hyper_row.cpu_seconds / per_model_cpu)
     out["loop_batched_diff"] = float(many.max_accuracy_diff_loop_vs_batched.max())
+    out["wall_over_cpu"] = float(cost.seconds.sum() / cost.cpu_seconds.sum())  # 1: never waited for a core
     cheaper = [int(k) for k in loop.index if many.cpu_seconds[k] < loop.cpu_seconds[k]]
     if len(cheaper) == len(loop.index):
         out["batching"] = "costs less CPU time than the loop at every K"
