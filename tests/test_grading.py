@@ -612,3 +612,18 @@ def test_a_notebook_export_runs_only_its_definitions(tmp_path, capsys):
     broken.write_text("# %%\nimport torch\nfrom nowhere import something\n")
     assert cli.main(["grade", str(broken)]) == 2
     assert "a notebook export: only its imports, functions, classes" in capsys.readouterr().err
+
+
+def test_refusal_problems_names_each_input_that_was_not_refused():
+    from varhyper_mini.grading import report
+
+    def strict(x):
+        if x < 0:
+            raise ValueError("negative")
+        if x == 0:
+            raise ZeroDivisionError("zero")
+        return x
+
+    found = report.refusal_problems(strict, (-1, 0, 2), lambda x: f"f({x})", "was accepted")
+    assert found == ["f(0) raised ZeroDivisionError instead of ValueError", "f(2) was accepted"]
+    assert report.refusal_problems(strict, (-1, -2), str, "was accepted") == []

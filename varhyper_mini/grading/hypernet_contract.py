@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..gaussian import GaussianParams
 from ..hypernets import Hypernet
 from .hypernet_form import FormUnderTest, format_value, lambdas_at
-from .report import CheckFailed, StudentCodeError, call_student
+from .report import CheckFailed, StudentCodeError, call_student, refusal_problems
 
 __all__ = [
     "BAD_LAMBDAS",
@@ -250,16 +250,7 @@ def check_rejects_bad_lambda(form: FormUnderTest) -> str:
         CheckFailed: ``forward`` returned parameters, or raised another exception, for a bad lambda.
     """
     h = form.h
-    problems = []
-    for bad in BAD_LAMBDAS:
-        try:
-            h(bad)
-        except ValueError:
-            continue
-        except Exception as err:
-            problems.append(f"forward({bad}) raised {type(err).__name__} instead of ValueError")
-        else:
-            problems.append(f"forward({bad}) returned parameters")
+    problems = refusal_problems(h, BAD_LAMBDAS, lambda bad: f"forward({bad})", "returned parameters")
     if problems:
         raise CheckFailed(
             "; ".join(problems) + ". Encode lambda with self.encode(lam), which rejects values "

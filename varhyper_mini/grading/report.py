@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 import traceback as tb_module
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ __all__ = [
     "GradeReport",
     "StudentCodeError",
     "call_student",
+    "refusal_problems",
 ]
 
 T = TypeVar("T")
@@ -206,6 +207,29 @@ def call_student(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> 
         return fn(*args, **kwargs)
     except Exception as err:
         raise StudentCodeError(what, err) from err
+
+
+def refusal_problems(
+    call: Callable[[Any], Any], bad_inputs: Sequence[Any], name: Callable[[Any], str], accepted: str
+) -> list[str]:
+    """What went wrong when the student's ``call`` was given each of ``bad_inputs``, which it must refuse.
+
+    The contract is a ``ValueError`` for every bad input. Returns one phrase per input that broke it:
+    ``"<name(bad)> raised <Class> instead of ValueError"``, or ``"<name(bad)> <accepted>"`` when
+    ``call`` returned normally. An empty list means every input was refused. Raises nothing itself:
+    any ``Exception`` from ``call`` is reported, not propagated.
+    """
+    problems = []
+    for bad in bad_inputs:
+        try:
+            call(bad)
+        except ValueError:
+            continue
+        except Exception as err:
+            problems.append(f"{name(bad)} raised {type(err).__name__} instead of ValueError")
+        else:
+            problems.append(f"{name(bad)} {accepted}")
+    return problems
 
 
 def _format_traceback(err: BaseException) -> str | None:
