@@ -305,3 +305,32 @@ def test_scope_comparison_rows_agree_with_prune():
     assert layer["fc2 deleted"].tolist() == pytest.approx([round(0.9 * 80) / 80] * 2)
     with pytest.raises(ValueError, match="unknown scope"):
         vh.pruning.scope_comparison(h, models.mnist_mlp(hidden=8), data, [1.0], scopes=("row",))
+
+
+def test_old_module_paths_star_import_with_a_warning():
+    import importlib
+    import warnings
+
+    for old, names in (
+        ("varhyper_mini.prune", ("pruning_masks", "FRACTIONS")),
+        ("varhyper_mini.train", ("train_many", "accuracy")),
+    ):
+        shim = importlib.import_module(old)
+        scope: dict = {}
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            exec(f"from {old} import *", scope)
+        assert set(names) <= set(scope), old
+        assert {k for k in scope if not k.startswith("__")} == set(shim.__all__), old
+        assert record and all(issubclass(w.category, DeprecationWarning) and "0.2" in str(w.message) for w in record)
+
+
+def test_every_deprecation_names_the_release_that_removes_it():
+    import importlib
+    import sys
+
+    for old in ("varhyper_mini.wine", "varhyper_mini.study"):
+        sys.modules.pop(old, None)
+        vars(vh).pop(old.split(".")[1], None)
+        with pytest.warns(DeprecationWarning, match="in 0.2"):
+            importlib.import_module(old)

@@ -76,9 +76,11 @@ __all__ = [
 class _MovedModule(_types.ModuleType):
     """The old path of a renamed module: every attribute comes from the new one, with a DeprecationWarning."""
 
-    def __init__(self, old: str, *new: _types.ModuleType):
+    def __init__(self, old: str, names: tuple[str, ...], *new: _types.ModuleType):
         super().__init__(f"varhyper_mini.{old}")
         self._new = new
+        # The old module's public names: ``from varhyper_mini.prune import *`` imports them (each with the warning).
+        self.__all__ = list(names)
 
     def __getattr__(self, name: str):
         if name.startswith("__"):
@@ -95,5 +97,11 @@ class _MovedModule(_types.ModuleType):
 
 
 # Registered in _sys.modules only: the package attributes ``train`` and ``prune`` stay the functions.
-_sys.modules.setdefault("varhyper_mini.train", _MovedModule("train", training, evaluation))
-_sys.modules.setdefault("varhyper_mini.prune", _MovedModule("prune", pruning))
+# Known limit: ``import varhyper_mini.prune as p`` binds the function ``vh.prune`` (Python resolves
+# ``as`` by attribute); ``from varhyper_mini.prune import ...`` and ``import varhyper_mini.prune`` get the shim.
+_OLD_TRAIN = ("LogUniform", "History", "train", "train_many", "accuracy", "evaluate", "predict")
+_OLD_PRUNE = ("prune", "pruning_masks", "apply_masks", "layer_input_means", "correct_biases", "relevance",
+              "prunable_names", "pruning_curve", "FRACTIONS", "CRITERIA", "SCOPES", "sparsity", "check_fraction",
+              "nothing_to_prune")  # fmt: skip
+_sys.modules.setdefault("varhyper_mini.train", _MovedModule("train", _OLD_TRAIN, training, evaluation))
+_sys.modules.setdefault("varhyper_mini.prune", _MovedModule("prune", _OLD_PRUNE, pruning))

@@ -1,7 +1,6 @@
 """Deprecated: the Wine experiment moved to ``varhyper_mini.experiments.wine`` (issue 18).
 
-This module re-exports its public names for one release and warns on import; it will be
-removed in the next one. Write ``from varhyper_mini.experiments import wine`` instead of
+This module re-exports its public names and warns on import, until 0.2, when it is removed. Write ``from varhyper_mini.experiments import wine`` instead of
 ``from varhyper_mini import wine``: every name below is there, unchanged.
 """
 
@@ -13,8 +12,8 @@ from .experiments.wine import *  # noqa: F403
 from .experiments.wine import __all__  # noqa: F401
 
 warnings.warn(
-    "varhyper_mini.wine is deprecated and will be removed in the next release; "
-    "use varhyper_mini.experiments.wine (from varhyper_mini.experiments import wine), which has the same names",
+    "varhyper_mini.wine is now varhyper_mini.experiments.wine; import it from there, it has the same names "
+    "(from varhyper_mini.experiments import wine; the old path goes in 0.2)",
     DeprecationWarning,
     stacklevel=2,
 )
