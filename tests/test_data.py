@@ -167,3 +167,22 @@ def test_subset_and_split_sizes_are_integers():
             train.subset(bad)
         with pytest.raises(ValueError, match="n_holdout"):
             train.split(bad)
+
+
+def test_failed_download_gives_a_one_line_error_naming_the_files(tmp_path, monkeypatch):
+    from torchvision.datasets import MNIST
+
+    def offline(self):
+        raise RuntimeError(
+            "Error downloading train-images-idx3-ubyte.gz:\nTried https://example.org/mnist/, got:\n"
+            "<urlopen error [Errno -2] Name or service not known>\n"
+        )
+
+    monkeypatch.setattr(MNIST, "download", offline)
+    with pytest.raises(vh.DataNotFoundError) as err:
+        vh.data.mnist(tmp_path, download=True)
+    msg = str(err.value)
+    assert "\n" not in msg and str(tmp_path) in msg and "VARHYPER_DATA" in msg
+    assert "MNIST/raw/train-images-idx3-ubyte" in msg and "MNIST/raw/train-labels-idx1-ubyte" in msg
+    assert "download failed" in msg and "Name or service not known" in msg and "https://" not in msg
+    assert "\n" not in err.value.problem and "download=True" not in err.value.problem

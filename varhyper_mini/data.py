@@ -47,7 +47,16 @@ CIFAR_CLASSES = (
 
 
 class DataNotFoundError(FileNotFoundError):
-    """The dataset is not on disk and could not be downloaded."""
+    """The dataset is not on disk and could not be downloaded.
+
+    ``problem`` is what was wrong, in one line, without the advice: which files were looked for
+    where, and why no download happened (None when the message has no such part). The command
+    line prints it with advice in its own terms (``--data-root``), the message with Python's.
+    """
+
+    def __init__(self, message: str, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 class DataCorruptError(ValueError):
@@ -168,13 +177,35 @@ def _download_allowed(download: bool | None) -> bool:
     return os.environ.get("VARHYPER_NO_DOWNLOAD", "") not in ("1", "true", "yes")
 
 
-def _not_found(what: str, root: Path, expected: str, cause: BaseException | None) -> DataNotFoundError:
-    why = f" The download failed: {type(cause).__name__}: {cause}." if cause else ""
+def _mnist_paths(train: bool) -> list[str]:
+    return [f"MNIST/raw/{name}" for name in MNIST_FILES[bool(train)]]
+
+
+def _cifar_paths(split: str) -> list[str]:
+    return ["cifar-10-batches-py/", f"cifar10-jpg/{split}/<class>/"]
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception's text in one short line: torchvision's download errors span several lines."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip() not in ("", ".")]
+    text = lines[0].rstrip(":") if lines else type(err).__name__
+    if len(lines) > 1:
+        text += f": {lines[-1]}"  # the first line says what failed, the last why (e.g. no network)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _not_found(what: str, root: Path, expected: list[str], cause: BaseException | None) -> DataNotFoundError:
+    """The one-line error for a dataset that is missing; ``expected`` are the paths looked for, under ``root``."""
+    why = (
+        f"the download failed ({type(cause).__name__}: {_one_line(cause)})"
+        if cause
+        else "no download was tried (download=False, or VARHYPER_NO_DOWNLOAD=1 is set)"
+    )
+    problem = f"{what} was not found under {root} (looked for {', '.join(expected)}); {why}"
     return DataNotFoundError(
-        f"{what} was not found under {root} (looked for {expected}).{why} "
-        f"Put the files there, pass root=..., or set VARHYPER_DATA to a folder that holds them "
-        f"(this repository's tests use ../shared/data). Where there is internet, download=True "
-        f"fetches them."
+        f"{problem}. Put the files there, pass root=..., or set VARHYPER_DATA to a folder that holds them "
+        f"(this repository's tests use ../shared/data); where there is internet, download=True fetches them.",
+        problem=problem,
     )
 
 
@@ -253,13 +284,13 @@ def mnist(
             f"cannot read MNIST from {r / 'MNIST' / 'raw'}: {type(err).__name__}: {err}. Delete the damaged "
             "files and download them again (download=True), or copy intact ones there."
         ) from err
-    except RuntimeError as err:
+    except RuntimeError:
         if not _download_allowed(download):
-            raise _not_found("MNIST", r, "MNIST/raw/*-ubyte", None) from None
+            raise _not_found("MNIST", r, _mnist_paths(train), None) from None
         try:
             ds = MNIST(str(r), train=train, download=True)
         except Exception as dl_err:  # any network or disk failure: one clear message
-            raise _not_found("MNIST", r, "MNIST/raw/*-ubyte", dl_err) from err
+            raise _not_found("MNIST", r, _mnist_paths(train), dl_err) from dl_err
     x = ds.data.to(torch.get_default_dtype()).mul_((hi - lo) / 255.0).add_(lo).unsqueeze(1)
     name = f"MNIST ({'train' if train else 'test'}, pixels in [{lo:g}, {hi:g}])"
     data = TensorData(x, ds.targets.long(), name, classes=MNIST_CLASSES)
@@ -386,17 +417,17 @@ def cifar10(
 
         try:
             ds = CIFAR10(str(r), train=train, download=False)
-        except RuntimeError as err:
+        except RuntimeError:
             _check_cifar_batches(r / CIFAR10.base_folder, CIFAR10.train_list if train else CIFAR10.test_list)
             if jpg.is_dir():
                 ds = None
             elif not _download_allowed(download):
-                raise _not_found("CIFAR-10", r, "cifar-10-batches-py or cifar10-jpg", None) from None
+                raise _not_found("CIFAR-10", r, _cifar_paths(split), None) from None
             else:
                 try:
                     ds = CIFAR10(str(r), train=train, download=True)
                 except Exception as dl_err:
-                    raise _not_found("CIFAR-10", r, "cifar-10-batches-py or cifar10-jpg", dl_err) from err
+                    raise _not_found("CIFAR-10", r, _cifar_paths(split), dl_err) from dl_err
         if ds is not None:
             x = _normalise_uint8_images(torch.from_numpy(ds.data))
             y = torch.tensor(ds.targets, dtype=torch.long)
