@@ -370,3 +370,30 @@ def test_cost_study_command_line(data_root, tmp_path, capsys):
     rec = json.loads((out / "provenance.json").read_text())
     assert rec["command"].startswith("python -m varhyper_mini choosing --preset quick") and rec["config"]["epochs"] == 4
     assert set(selection.CHOOSING_FILES) <= {p.name for p in out.iterdir()}
+
+
+def test_cost_study_command_line_refuses_a_file_as_output_folder(tmp_path, capsys, monkeypatch):
+    from varhyper_mini import cli
+    from varhyper_mini.selection import cost_study
+
+    def never(*args, **kwargs):
+        raise AssertionError("loaded data before the output folder was checked")
+
+    monkeypatch.setattr(cost_study, "cost_data", never)
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert cli.main(["choosing", "--preset", "quick", "--out", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "is an existing file" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert f.read_text() == "x"
+
+
+def test_cost_study_missing_data_leaves_no_output_folder(tmp_path, capsys, monkeypatch):
+    from varhyper_mini import cli
+
+    monkeypatch.setenv("VARHYPER_NO_DOWNLOAD", "1")
+    out = tmp_path / "o"
+    assert cli.main(["choosing", "--preset", "quick", "--out", str(out), "--data-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "MNIST was not found" in err and err.count("\n") == 1 and "--data-root" in err
+    assert not out.exists()

@@ -237,3 +237,69 @@ def test_wall_and_elapsed_minutes_of_a_provenance():
         study.wall_minutes({})
     with pytest.raises(KeyError):
         study.elapsed_minutes({"started": "2024-01-01T10:00:00"})
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--train-subset", "-5"], "train_subset"),
+        (["--test-subset", "0"], "test_subset"),
+        (["--shard", "3/2"], "shard"),
+        (["--shard", "0/2"], "shard"),
+        (["--init-log-sigma", "50"], "init_log_sigma"),
+        (["--prior-var", "0"], "prior_var"),
+    ],
+)
+@pytest.mark.parametrize("exists", [False, True])
+def test_cli_refusals_leave_the_output_folder_untouched(tmp_path, capsys, extra, message, exists):
+    out = tmp_path / "o"
+    if exists:  # a folder the user made, with a file of their own: unchanged afterwards
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    argv = ["study", "mnist", "--preset", "quick", "--quiet", "--out", str(out), "--data-root", str(tmp_path / "no")]
+    assert cli.main(argv + extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    if exists:
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    else:
+        assert not out.exists()
+    assert not (tmp_path / "no").exists()  # refused before the data is looked for
+
+
+def test_validate_names_each_late_setting():
+    for key, value in [("train_subset", -5), ("test_subset", 0), ("init_log_sigma", 50.0), ("prior_var", 0.0),
+                       ("clip_value", -1.0), ("seed", -1), ("train_subset", True)]:  # fmt: skip
+        with pytest.raises(ValueError, match=key):
+            dataclasses.replace(study.StudyConfig(), **{key: value}).validate()
+
+
+def test_cli_output_folder_that_is_a_file(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert cli.main(["study", "mnist", "--preset", "quick", "--out", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "is an existing file" in err and err.count("\n") == 1
+    assert f.read_text() == "x"
+
+
+def test_help_lists_every_preset_and_errors_list_them_comma_separated(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["study", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for dataset, presets in study.PRESETS.items():
+        assert f"{', '.join(presets)} ({dataset})" in text
+    with pytest.raises(ValueError) as err:
+        study.preset("cifar10", "nope")
+    assert "choose one of " + ", ".join(study.PRESETS["cifar10"]) in str(err.value) and "[" not in str(err.value)
+
+
+def test_cli_missing_data_is_one_line_naming_the_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("VARHYPER_NO_DOWNLOAD", "1")
+    out = tmp_path / "o"
+    argv = ["study", "mnist", "--preset", "quick", "--data-root", str(tmp_path / "none"), "--out", str(out)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "train-images-idx3-ubyte" in err and str(tmp_path / "none") in err
+    assert "--data-root" in err and "VARHYPER_DATA" in err and "download" in err
+    assert not out.exists()

@@ -279,3 +279,19 @@ def test_committed_results_are_complete():
     df = pd.read_csv(csv)
     wine.validate_table(df, cfg)  # every model x lambda x run x stage, nothing else
     assert set(df.stage) == set(wine.STAGES)
+
+
+def test_wine_command_line_refuses_a_file_as_output_folder_before_training(tmp_path, capsys, monkeypatch):
+    from varhyper_mini import cli
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained before the output folder was checked")
+
+    monkeypatch.setattr(wine, "run_wine_experiment", never)
+    f = tmp_path / "file"
+    f.write_text("x")
+    for out in (f, f / "sub"):
+        assert cli.main(["wine", "--runs", "1", "--epochs", "1", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "is an existing file" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert f.read_text() == "x"

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .data import DataNotFoundError
+from .experiments.study.config import PRESETS
 
 __all__ = ["main"]
 
@@ -35,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("study", help="run (or resume) a pruning study")
     s.add_argument("dataset", help="mnist or cifar10")
-    s.add_argument("--preset", default="paper", help="paper, quick (mnist); paper, code, cpu, quick (cifar10)")
+    s.add_argument("--preset", default="paper", help="; ".join(f"{', '.join(p)} ({d})" for d, p in PRESETS.items()))
     s.add_argument("--out", type=Path, help="output folder (default: results/<dataset>)")
     s.add_argument("--data-root", help="data folder (default: $VARHYPER_DATA or the user cache)")
     s.add_argument("--shard", type=_shard, help="run only shard i of n (then use `merge`)")
@@ -137,12 +138,12 @@ def _wine(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .experiments import wine
-    from .provenance import git_commit
+    from .provenance import check_output_folder, git_commit
 
     overrides = {k: getattr(args, k) for k in ("runs", "epochs") if getattr(args, k) is not None}
     cfg = dataclasses.replace(wine.WineConfig(), **overrides)
     cfg.validate()
-    out = args.out or wine.results_dir()
+    out = check_output_folder(args.out or wine.results_dir())  # before the training, which takes minutes
     command = "python -m varhyper_mini wine" + "".join(f" --{k} {v}" for k, v in overrides.items())
     command += f" --out {out}" if args.out else ""
     commit = git_commit()  # the code that runs, even if the checkout changes meanwhile
@@ -163,6 +164,16 @@ def _choosing(args: argparse.Namespace) -> int:
     paths = run_cost_study(out, COST_PRESETS[args.preset], args.data_root, progress=not args.quiet, command=command)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _data_advice(err: DataNotFoundError) -> str:
+    """The missing-data error in one line, with the command line's ways to fix it."""
+    if err.problem is None:
+        return str(err)
+    return (
+        f"{err.problem}. Put the files there, or pass --data-root (or set VARHYPER_DATA) to a folder that holds "
+        "them; or run once where there is internet, without VARHYPER_NO_DOWNLOAD=1, to download them."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
             df = merge(args.out)
             print(f"merged {len(df)} rows into {args.out / 'pruning.csv'}")
             return 0
-    except (ValueError, DataNotFoundError, PermissionError, FileNotFoundError) as err:
+    except DataNotFoundError as err:
+        print(f"error: {_data_advice(err)}", file=sys.stderr)
+        return 2
+    except (ValueError, PermissionError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ import torch
 
 __all__ = [
     "atomic_write",
+    "check_output_folder",
     "git_commit",
     "load_average",
     "hardware",
@@ -50,6 +51,40 @@ def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def check_output_folder(folder: str | os.PathLike, create: bool = False) -> Path:
+    """Refuse an output folder that cannot be made or written to, before a run writes or trains anything.
+
+    ``folder`` must be a writable folder, or not exist yet below a writable folder. With
+    ``create=False`` (for the check before a run) nothing is created or written; with
+    ``create=True`` the folder is then made (with its parents). Returns ``folder`` as a ``Path``.
+
+    Raises:
+        PermissionError: ``folder`` (or a folder above it) is an existing file, or the folder that
+            would hold it is not writable, or making it failed; the message names the path and what to do.
+    """
+    folder = Path(folder)
+    for p in (folder, *folder.parents):
+        if p.is_dir():
+            break
+        if p.exists() or p.is_symlink():
+            where = "is an existing file" if p == folder else f"cannot be made: {p} is an existing file"
+            raise PermissionError(
+                f"the output folder {folder} {where}, not a folder; choose another output folder (--out)"
+            )
+    else:
+        p = Path(".")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"cannot write to the output folder {folder}: {p} is not writable; choose another output folder (--out)"
+        )
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise PermissionError(f"cannot make the output folder {folder}: {err.strerror or err}") from None
+    return folder
 
 
 def git_commit() -> str:

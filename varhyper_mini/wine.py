@@ -1,7 +1,8 @@
 """Deprecated: the Wine experiment moved to ``varhyper_mini.experiments.wine`` (issue 18).
 
-This module re-exports its public names and warns on import, until 0.2, when it is removed. Write ``from varhyper_mini.experiments import wine`` instead of
-``from varhyper_mini import wine``: every name below is there, unchanged.
+This module re-exports its public names and warns on import, until 0.2, when it is removed.
+Write ``from varhyper_mini.experiments import wine`` instead of ``from varhyper_mini import wine``:
+every name below is there, unchanged.
 """
 
 from __future__ import annotations

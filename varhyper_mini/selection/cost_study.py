@@ -28,6 +28,7 @@ from ..hypernets import ConstantHypernet, Hypernet, PiecewiseLinearHypernet
 from ..models import mnist_mlp
 from ..provenance import (
     atomic_write,
+    check_output_folder,
     git_commit,
     load_average,
     provenance_record,
@@ -230,14 +231,18 @@ def run_cost_study(
     ``calibration.csv`` (hypernetwork: accuracy, NLL, ECE against lambda and % deleted) and
     ``provenance.json`` (the config, the command, the data, the machine, the commit, the
     times). ``config.threads`` sets torch's threads for the run (restored after). Returns the
-    paths by file name (``CHOOSING_FILES``). Raises ``ValueError`` for an invalid config and
-    ``vh.data.DataNotFoundError`` when MNIST is not found.
+    paths by file name (``CHOOSING_FILES``). The output folder is checked (not made) before any
+    training and made only when the results are written.
+
+    Raises:
+        ValueError: an invalid config.
+        PermissionError: ``out_dir`` (or a folder above it) is a file, or it cannot be made or written to.
+        vh.data.DataNotFoundError: MNIST is not found.
     """
 
     cfg = config or CostConfig()
     cfg.validate()
-    out = Path(out_dir) if out_dir is not None else results_root() / "choosing"
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_folder(out_dir if out_dir is not None else results_root() / "choosing")  # made at the end
     call = command or f"varhyper_mini.selection.run_cost_study(out_dir={str(out)!r}, config={cfg!r})"
     old_threads = torch.get_num_threads()
     if cfg.threads is not None:
@@ -352,6 +357,7 @@ def run_cost_study(
         "provenance.json": json.dumps(provenance, indent=2),
     }
     paths = {}
+    check_output_folder(out, create=True)
     for name, text in texts.items():
         atomic_write(out / name, text)  # readers see the old file or the new one, never a part
         paths[name] = out / name

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 
 from ... import data as data_mod
-from ..._checks import check_fractions, check_lam_range, check_positive_ints
+from ..._checks import LOG_SIGMA_RANGE, as_positive, as_real, check_fractions, check_lam_range, check_positive_ints
 from ...losses import LOSSES
 from ...provenance import seed_from_name
 from ...pruning import (
@@ -96,8 +96,11 @@ class StudyConfig:
                 without 0 < lo < hi < inf; a pruning fraction outside [0, 1]; a count (``runs``,
                 ``epochs``, ``batch_size``, ``lam_samples``, ``n_pieces``, ``max_group``) that is
                 not a positive integer, or ``mc_samples`` not a non-negative one; ``lr`` not
-                positive; a bad ``input_range`` (or one set for CIFAR-10); a ``width`` that is not
-                a positive number (or not 1.0 for MNIST).
+                positive; a ``train_subset`` or ``test_subset`` that is neither None nor a positive
+                integer; an ``init_log_sigma`` outside [-30, 10]; a ``prior_var`` or ``clip_value``
+                that is not positive and finite in float32 (``clip_value`` may be None); a ``seed``
+                that is not an integer in [0, 2**63); a bad ``input_range`` (or one set for
+                CIFAR-10); a ``width`` that is not a positive number (or not 1.0 for MNIST).
         """
         if self.dataset not in ("mnist", "cifar10"):
             raise ValueError(f"unknown dataset {self.dataset!r}; choose mnist or cifar10")
@@ -112,6 +115,23 @@ class StudyConfig:
         check_positive_ints(self, ("runs", "epochs", "batch_size", "lam_samples", "n_pieces", "max_group"))
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        # Checked here, not first where they are used (data loading, model building, training):
+        # a study refuses them before it writes anything into its output folder.
+        for name in ("train_subset", "test_subset"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be a positive number of images (unset: all of them), got {v!r}")
+        ls = as_real(self.init_log_sigma, "init_log_sigma")
+        if not LOG_SIGMA_RANGE[0] <= ls <= LOG_SIGMA_RANGE[1]:
+            raise ValueError(
+                f"init_log_sigma must be a finite log standard deviation in {list(LOG_SIGMA_RANGE)}, got {ls!r} "
+                "(sigma = exp(init_log_sigma) would overflow or underflow); -3 gives sigma ~ 0.05"
+            )
+        as_positive(self.prior_var, "prior_var", f32=True)
+        if self.clip_value is not None:
+            as_positive(self.clip_value, "clip_value")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be an integer in [0, 2**63), got {self.seed!r}")
         data_mod.check_input_range(self.input_range)
         if not (isinstance(self.width, (int, float)) and 0 < self.width < float("inf")):
             raise ValueError(f"width must be a positive number (1.0 is the paper's network), got {self.width!r}")
@@ -234,15 +254,15 @@ def preset(dataset: str, name: str, **overrides) -> StudyConfig:
             ``StudyConfig.validate`` refuses.
     """
     if dataset not in PRESETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {sorted(PRESETS)}")
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(PRESETS)}")
     if name not in PRESETS[dataset]:
-        raise ValueError(f"unknown preset {name!r} for {dataset}; choose one of {sorted(PRESETS[dataset])}")
+        raise ValueError(f"unknown preset {name!r} for {dataset}; choose one of {', '.join(PRESETS[dataset])}")
     values = {"dataset": dataset, **PRESETS[dataset][name]}
     values.update({k: v for k, v in overrides.items() if v is not None})
     fields = {f.name for f in dataclasses.fields(StudyConfig)}
     unknown = set(values) - fields
     if unknown:
-        raise ValueError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(fields)}")
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}")
     for key in ("implementations", "lams", "fractions", "lam_range", "input_range", "scopes", "corrections"):
         if key in values:
             values[key] = tuple(values[key])
@@ -335,7 +355,10 @@ def config_from_json(values: dict) -> StudyConfig:
     fields = {f.name for f in dataclasses.fields(StudyConfig)}
     unknown = sorted(set(values) - fields)
     if unknown:
-        raise ValueError(f"config.json has settings this version does not know: {unknown}; known: {sorted(fields)}")
+        raise ValueError(
+            f"config.json has settings this version does not know: {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(fields))}"
+        )
     return StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 

@@ -23,7 +23,7 @@ from ... import data as data_mod
 from ... import models
 from ...evaluation import accuracy, predict
 from ...hypernets import ConstantHypernet, Hypernet, LinearHypernet, PiecewiseLinearHypernet
-from ...provenance import atomic_write, git_commit, hardware, load_average, provenance_record
+from ...provenance import atomic_write, check_output_folder, git_commit, hardware, load_average, provenance_record
 from ...pruning import (
     apply_masks,
     correct_biases,
@@ -186,12 +186,21 @@ def run_study(
     Finished jobs (their file exists with the same config) are skipped. When the study is
     not sharded the results are merged at the end. Returns a summary dict.
 
+    Every setting, the shard, the output folder and the data are checked before anything is
+    written into ``out``: a refused call leaves it as it was.
+
     Raises:
-        ValueError: ``cfg`` does not validate, or ``out`` holds results of another configuration.
-        PermissionError: the output folder cannot be created or written to.
+        ValueError: ``cfg`` does not validate, ``shard`` is not (i, n) with 1 <= i <= n, or ``out``
+            holds results of another configuration.
+        PermissionError: the output folder (or a folder above it) is a file, or it cannot be
+            created or written to.
+        DataNotFoundError: the dataset is not under ``data_root`` and cannot be downloaded.
     """
+    # Every check that can refuse the run comes before the first write into ``out``: a refused
+    # command leaves the folder as it was (or absent), so the corrected command can run there.
     cfg.validate()
-    out = _check_out_dir(Path(out))
+    all_jobs = _shard(plan_jobs(cfg), shard)
+    out = check_output_folder(out)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg_dict = dataclasses.asdict(cfg)
     config_path = out / "config.json"
@@ -202,17 +211,19 @@ def run_study(
                 f"{out} holds results of a different configuration; use another --out folder or delete "
                 f"{config_path} and {out / 'jobs'} to start over"
             )
-    else:
-        atomic_write(config_path, json.dumps(cfg_dict, indent=2))
-    all_jobs = _shard(plan_jobs(cfg), shard)
     pending = [j for j in all_jobs if not (out / "jobs" / f"{j.name}.json").exists()]
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     load_start = load_average()
     t_start = time.perf_counter()
     commit = git_commit()  # the code that runs: taken at the start, before anything can change
     summary = {"total": len(all_jobs), "skipped": len(all_jobs) - len(pending), "ran": 0}
-    if pending:
+    train_data = test = None
+    if pending:  # missing data is refused here, before the folder is made
         train_data, test = load_data(cfg, data_root, device)
+    _check_out_dir(out)
+    if not config_path.exists():
+        atomic_write(config_path, json.dumps(cfg_dict, indent=2))
+    if pending:
         if cfg.dataset == "cifar10":
             atomic_write(out / "data_source.txt", f"train: {train_data.name}; test: {test.name}")
         bar = tqdm(total=len(all_jobs), initial=summary["skipped"], desc=f"{cfg.dataset} jobs",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...provenance import atomic_write, provenance_record, results_root, utc_now
+from ...provenance import atomic_write, check_output_folder, provenance_record, results_root, utc_now
 from .config import CSV_COLUMNS, STAGES, WineConfig, lam_key, model_name
 from .run import WineResults
 
@@ -207,11 +207,15 @@ def write_results(
     versions, Python, commit, command, started/ended, hardware, load averages), then
     ``written`` (when this call wrote it), ``seconds``, ``config``, ``data``, ``rows`` and ``note``.
     ``git_commit`` is the commit the run started from (default: the current one).
-    Returns the paths written, keyed "csv", "theorem2", "pruning" and "provenance".
+    Returns the paths written, keyed "csv", "theorem2", "pruning" and "provenance". (The command
+    line checks the folder with ``provenance.check_output_folder`` before it trains.)
+
+    Raises:
+        ValueError: the table is incomplete (``validate_table``).
+        PermissionError: ``folder`` (or a folder above it) is a file, or it cannot be made or written to.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     validate_table(results.table, results.config)
+    folder = check_output_folder(folder, create=True)
     table = results.table.sort_values(["model", "n_pieces", "stage", "lam", "run"])
     paths = {"csv": folder / "sym_kl.csv", "theorem2": folder / "theorem2.csv", "pruning": folder / "pruning.csv"}
     atomic_write(paths["csv"], table.to_csv(index=False))
