@@ -56,6 +56,35 @@ def test_bound_findings():
         ev.bound_findings(checks.iloc[:0])
 
 
+def test_bound_findings_tells_a_violation_from_rounding():
+    checks = pd.DataFrame({"kind": ["random", "random"], "gap": [-5.0, 1.0], "rel_diff": [1e-9, 1e-9]})
+    verdict = ev.bound_findings(checks)["bound_verdict"]
+    assert "the bound fails" in verdict and "rounding error" not in verdict and "5.0e+00" in verdict
+    # The tolerance scales with the log evidence: -1e-8 is rounding next to |log p(D)| = 1e3 ...
+    small = checks.assign(gap=[-1e-8, 1.0])
+    assert "rounding error" in ev.bound_findings(small, log_evidence=-1e3)["bound_verdict"]
+    # ... but not next to numbers of size 1.
+    assert "the bound fails" in ev.bound_findings(small)["bound_verdict"]
+    with pytest.raises(ValueError, match="log_evidence"):
+        ev.bound_findings(small, log_evidence=float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"gap": [float("nan"), 1.0]}, "gap holds NaN"),
+        ({"rel_diff": [1e-9, float("inf")]}, "rel_diff holds NaN"),
+        ({"kind": ["near the posterior"] * 2}, "no row of kind 'random'"),
+    ],
+)
+def test_bound_findings_refuses_nan_and_missing_rows(change, match):
+    checks = pd.DataFrame({"kind": ["random", "random"], "gap": [0.5, 1.0], "rel_diff": [1e-9, 1e-9]})
+    with pytest.raises(ValueError, match=match):
+        ev.bound_findings(checks.assign(**change))
+    with pytest.raises(ValueError, match="lacks the column"):
+        ev.bound_findings(checks.drop(columns="gap"))
+
+
 def test_compare_fits_and_fit_findings():
     m = _model()
     full, mf = ev.fit_full_cov(m, steps=400), ev.fit_mean_field(m, steps=400)

@@ -141,3 +141,45 @@ def test_compare_forms_starts_every_form_from_the_same_initialisation(wine):
     with pytest.raises(ValueError, match="at least one form"):
         families.compare_forms({}, models.wine_logreg, train_data, test_data, [1.0],
                                lam_prior=vh.LogUniform(*LAM_RANGE), epochs=1)  # fmt: skip
+
+
+def _train(wine, **change):
+    args = {"make_target": models.wine_logreg, "data": wine[0], "lam_range": LAM_RANGE, "direct_lams": DIRECT,
+            "epochs": 1, "lr": 1e-2, "batch_size": 32, "losses": ("variational",)}  # fmt: skip
+    return families.train_families(**{**args, **change})
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"direct_lams": []}, "direct_lams is empty"),
+        ({"direct_lams": [1e2, 1e7]}, r"outside lam_range"),
+        ({"direct_lams": [-1.0]}, "positive"),
+        ({"losses": ()}, "losses is empty"),
+        ({"losses": ("base", "base")}, "twice"),
+        ({"make_target": models.wine_logreg()}, "not a module"),
+        ({"make_target": lambda: "a model"}, "must return an nn.Module"),
+        ({"data": vh.TensorData(torch.zeros(4, 7), torch.zeros(4, dtype=torch.long))}, r"shape \(7,\)"),
+        ({"data": vh.TensorData(torch.zeros(4, 13), torch.full((4,), 5))}, "labels run from 5 to 5"),
+    ],
+)
+def test_train_families_refuses_bad_arguments_before_training(wine, change, match, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before refusing")
+
+    monkeypatch.setattr(families, "train", no_training)
+    monkeypatch.setattr(families, "train_many", no_training)
+    with pytest.raises(ValueError, match=match):
+        _train(wine, **change)
+
+
+def test_train_families_takes_one_loss_as_a_str(wine):
+    fam = _train(wine, losses="variational", direct_lams=[1e3])
+    assert list(fam.hypers) == [("variational", "linear"), ("variational", "piecewise")]
+    assert list(fam.directs) == ["variational"]
+
+
+def test_family_table_refuses_data_that_do_not_fit(fam):
+    bad = vh.TensorData(torch.zeros(3, 7), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"do not fit the target: inputs of shape \(7,\)"):
+        families.family_table(fam, models.wine_logreg(), bad, [1e2])

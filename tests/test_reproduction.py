@@ -371,3 +371,38 @@ def test_cifar_report_findings_and_the_checklist():
     assert t.loc["MNIST, pixels in [0, 1]", "hardware"] == "2 CPU cores, 1 threads"
     no_times = reproduction.checklist({}, {**wine_prov, "seconds": None}).set_index("study")
     assert no_times.loc["Wine", "wall time (min)"] is None and no_times.loc["Wine", "hardware"] == "? CPU cores"
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"lams": [1.0, 0.123]}, r"no rows at lambda \[0.123\]"),
+        ({"lams": []}, "non-empty sequence"),
+        ({"lams": {}}, "non-empty sequence"),
+        ({"lams": [-1]}, "positive finite"),
+        ({"studies": {}}, "at least one"),
+        ({"studies": {"[-1, 1]": pd.DataFrame()}}, "non-empty pruning.csv"),
+        ({"authors_study": "[0, 2]"}, "authors_study"),
+        ({"cifar_config": {}}, "cifar_config lacks"),
+        ({"cifar": "cifar10"}, "cifar must be"),
+    ],
+)
+def test_report_findings_refuse_bad_inputs_up_front(change, match):
+    args = {"studies": {"[-1, 1]": _fake_study(0.2)}, "lams": [1.0], "wine": _wine_table(),
+            "cifar": pd.concat([_fake_cifar(), _fake_cifar().assign(scope="global")]),
+            "cifar_config": {"train_subset": None, "epochs": 30, "width": 0.25}}  # fmt: skip
+    with pytest.raises(ValueError, match=match):
+        reproduction.report_findings(**{**args, **change})
+
+
+def test_report_findings_refuse_a_cifar_study_as_the_mnist_one():
+    cifar = pd.concat([_fake_cifar(), _fake_cifar().assign(scope="global")])
+    cfg = {"train_subset": None, "epochs": 30, "width": 0.25}
+    with pytest.raises(ValueError, match="is the CIFAR-10 frame"):
+        reproduction.report_findings({"[-1, 1]": cifar}, None, _wine_table(), cifar, cfg)
+    # A CIFAR-10 study lacks the MNIST lambdas the report averages over.
+    with pytest.raises(ValueError, match="is it an MNIST study"):
+        reproduction.report_findings({"[-1, 1]": _fake_cifar()}, [1.0], _wine_table(), cifar, cfg)
+    mixed = {"[-1, 1]": _fake_study(0.2), "[0, 1]": _fake_study(0.1).assign(lam=10.0)}
+    with pytest.raises(ValueError, match="different lambdas"):
+        reproduction.report_findings(mixed, None, _wine_table(), cifar, cfg)

@@ -110,3 +110,30 @@ def test_plot_cost_draws_one_bar_per_row():
     assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["hypernetwork", "direct-loop, K = 2"]
     assert [p.get_width() for p in ax.patches] == [10.0, 8.0, 5.0, 16.0, 6.0]
     assert not math.isclose(*[p.get_facecolor()[0] for p in ax.patches[:2]])  # the hypernetwork stands out
+
+
+def _edit(change):
+    cost = _cost()
+    change(cost)
+    return cost
+
+
+@pytest.mark.parametrize(
+    ("cost", "match"),
+    [
+        (_cost().iloc[:0], "cost is empty"),
+        (_cost().drop(columns="cpu_seconds"), "lacks the column"),
+        (_cost()[_cost().method != "direct-batched"], "each K needs both"),
+        (pd.concat([_cost(), _cost().iloc[1:2]]), "more than one row"),
+        (_edit(lambda c: c.__setitem__("cpu_seconds", [10.0, 0.0, 5.0, 16.0, 6.0])), "positive and finite"),
+        (_edit(lambda c: c.__setitem__("seconds", [12.0, 9.0, float("nan"), 18.0, 8.4])), "positive and finite"),
+        (
+            _edit(lambda c: c.__setitem__("method", ["hypernetwork", "loop", "direct-batched"] + list(c.method[3:]))),
+            "unknown method",
+        ),
+        (_edit(lambda c: c.loc.__setitem__((2, "max_accuracy_diff_loop_vs_batched"), float("nan"))), "NaN"),
+    ],
+)
+def test_cost_findings_refuse_tables_they_cannot_read(cost, match):
+    with pytest.raises(ValueError, match=match):
+        selection.cost_findings(cost)

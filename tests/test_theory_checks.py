@@ -189,3 +189,36 @@ def test_statement3_table_and_findings():
         th.statement3_table(loglik, 20.0, [401], 5)
     with pytest.raises(ValueError, match="empty"):
         th.statement3_findings(table.iloc[:0])
+
+
+def _fake_theorem1_gaps() -> pd.DataFrame:
+    """Gaps ~ sigma^2 with the theorem's scaling (L1 = L2), 0.5 with the naive one, at two prior variances."""
+    rows = [
+        {"prior_var": pv, "loss": loss, "sigma": s, "scaling": sc, "gap": s**2 if sc == th.THEOREM_SCALING else 0.5}
+        for pv in (1.0, 0.25)
+        for loss in ("variational", "covariance")
+        for s in (1e-1, 1e-2, 1e-3)
+        for sc in (th.THEOREM_SCALING, th.NAIVE_SCALING)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_theorem1_findings_on_a_made_table():
+    found = th.theorem1_findings(_fake_theorem1_gaps())
+    assert found["slope"] == pytest.approx(2.0) and found["l1_l2_same"] == 0.0
+    assert found["gap_naive"] == 0.5 and found["sigma_smallest"] == 1e-3
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda g: g[~((g.loss == "covariance") & (g.sigma == 1e-2))], "needs one row per loss"),
+        (lambda g: pd.concat([g, g.iloc[:1]]), "needs one row per loss"),
+        (lambda g: g.assign(gap=np.where(g.index == 3, np.nan, g.gap)), "finite and >= 0"),
+        (lambda g: g.drop(columns="sigma"), "lacks the column"),
+        (lambda g: g.iloc[:0], "empty"),
+    ],
+)
+def test_theorem1_findings_refuse_tables_they_cannot_read(edit, match):
+    with pytest.raises(ValueError, match=match):
+        th.theorem1_findings(edit(_fake_theorem1_gaps()))

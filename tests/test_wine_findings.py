@@ -8,6 +8,7 @@ N = 5, and fine-tuning lowers D_KL for N = 1 and N = 5 but raises it for N = 3.
 import itertools
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -162,3 +163,30 @@ def test_summary_table():
     assert wide.loc[("direct", 0, "trained"), "log10 D at λ=100"] == "—"
     assert wide.loc[("linear", 1, "trained"), "accuracy at λ=1e+06"] == "0.500 ± 0.141"
     assert wide.loc[("piecewise", 5, "trained"), "log10 D at λ=10000"] == "-2.00 ± 0.00"
+
+
+def test_theorem2_findings_with_constant_distances_says_the_correlation_is_undefined():
+    th, summary = _theorem2({1: 0.3, 2: 0.2, 3: 0.1}, {1: 0.5, 2: 0.5, 3: 0.5}, g_step=0.0)
+    f = wine.theorem2_findings(th, summary)
+    assert np.isnan(f["th_rho"])
+    assert "cannot be judged" in f["th_verdict"] and "undefined" in f["th_verdict"]
+    assert "does not show" not in f["th_verdict"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda th, s: (th, s[s.n_pieces == 1]), "at least two"),
+        (lambda th, s: (th.iloc[:0], s), "theorem2 is empty"),
+        (lambda th, s: (th, s.iloc[:0]), "summary is empty"),
+        (lambda th, s: (th, s.drop(columns="curve_distance")), "curve_distance"),
+        (lambda th, s: (th.drop(columns="g_distance"), s), "theorem2 lacks"),
+        (lambda th, s: (th, s[s.n_pieces != 1]), "no row for N = 1"),
+        (lambda th, s: (th, pd.concat([s, s.iloc[:1]])), "more than one row"),
+        (lambda th, s: (th.assign(rel_gap=np.nan), s), "NaN"),
+    ],
+)
+def test_theorem2_findings_refuses_tables_it_cannot_read(edit, match):
+    th, summary = _theorem2({1: 0.3, 2: 0.2, 3: 0.1}, {1: 0.9, 2: 0.5, 3: 0.2})
+    with pytest.raises(ValueError, match=match):
+        wine.theorem2_findings(*edit(th, summary))

@@ -17,7 +17,7 @@ families they generate compare, as chapter 3 ("Hypernetworks") and assignment 1 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,10 +26,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ._checks import as_positive, check_lam_range
 from .data import TensorData
-from .evaluation import accuracy
+from .evaluation import accuracy, check_data
 from .gaussian import GaussianParams
-from .hypernets import ConstantHypernet, Hypernet, LinearHypernet, PiecewiseLinearHypernet
+from .hypernets import ConstantHypernet, Hypernet, LinearHypernet, PiecewiseLinearHypernet, evaluation, lambda_key
 from .losses import LOSSES, check_loss_name
 from .pruning import FRACTIONS, pruning_curve
 from .theory import sym_kl
@@ -71,6 +72,31 @@ class Families:
     direct_lams: list[float] = field(default_factory=list)
 
 
+def _check_fits(target: nn.Module, data: TensorData) -> None:
+    """Refuse empty data or data that do not fit ``target``: one forward pass on two examples (ValueError)."""
+    check_data(data)
+    x = data.x[:2]
+    first = next(iter(target.parameters()), None)
+    if first is not None:
+        x = x.to(first.device)
+    try:
+        with torch.no_grad(), evaluation(target):
+            out = target(x)
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        raise ValueError(
+            f"the data do not fit the target: inputs of shape {tuple(data.x.shape[1:])} ({data.x.dtype}) per "
+            f"example failed in {type(target).__name__}: {err}"
+        ) from None
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"the target must return class logits of shape (batch, classes), got {shape}")
+    if int(data.y.min()) < 0 or int(data.y.max()) >= out.shape[1]:
+        raise ValueError(
+            f"the labels run from {int(data.y.min())} to {int(data.y.max())} but the target has {out.shape[1]} "
+            f"outputs; the labels must lie in [0, {out.shape[1] - 1}]"
+        )
+
+
 def train_families(
     make_target: Callable[[], nn.Module],
     data: TensorData,
@@ -100,24 +126,52 @@ def train_families(
         make_target: builds the target module (called once per model, after seeding).
         data: the training data.
         lam_range: (lo, hi), the range Lambda of the hypernetworks and of their lambda prior.
-        direct_lams: the lambdas of the directly trained models.
+        direct_lams: the lambdas of the directly trained models: at least one, each inside
+            ``lam_range``.
         epochs, lr, batch_size: passed to ``train`` and ``train_many``.
         n_pieces: regions of the piecewise-linear form.
         seed: the torch seed of the initialisations and the seed of every training run.
-        losses: the loss names to train with, a subset of ``losses.LOSSES``.
+        losses: the loss names to train with, a non-empty subset of ``losses.LOSSES`` without
+            repeats; one name as a str means that loss alone.
         target: the module the models run in (its own weights are not used); ``make_target()``
             when None.
         progress: show tqdm progress bars.
     Returns:
         ``Families`` with ``2 * len(losses)`` hypernetworks and ``len(losses)`` lists of direct models.
     Raises:
-        ValueError: for an unknown loss name, and whatever ``train``, ``train_many`` or the
-            hypernetworks' constructors raise for bad arguments (before any step).
+        ValueError: before anything is trained: for a ``make_target`` that is not a callable
+            returning an ``nn.Module`` (a module itself included), no losses, an unknown or
+            repeated loss name, a bad ``lam_range``, no ``direct_lams`` or one outside
+            ``lam_range``, empty data or data that do not fit the target (one forward pass on
+            two examples, the shapes named); and whatever ``train``, ``train_many`` or the
+            hypernetworks' constructors raise for bad arguments (before their first step).
     """
+    if isinstance(make_target, nn.Module) or not callable(make_target):
+        raise ValueError(
+            f"make_target must be a function that builds the target module (e.g. models.wine_logreg), "
+            f"got {type(make_target).__name__}; pass the factory, not a module"
+        )
+    losses = (losses,) if isinstance(losses, str) else tuple(losses)
+    if not losses:
+        raise ValueError(f"losses is empty; name at least one of {list(LOSSES)}")
     for loss in losses:
         check_loss_name(loss)
-    direct_lams = [float(v) for v in direct_lams]
-    target = make_target() if target is None else target
+    if len(set(losses)) != len(losses):
+        raise ValueError(f"losses {list(losses)} names a loss twice; name each once")
+    lo, hi = check_lam_range(lam_range)
+    if isinstance(direct_lams, (str, bytes, Mapping)) or not isinstance(direct_lams, Iterable):
+        raise ValueError(f"direct_lams must be a sequence of lambdas, got {direct_lams!r}")
+    direct_lams = [as_positive(v, "a lambda of direct_lams", f32=True) for v in direct_lams]
+    if not direct_lams:
+        raise ValueError("direct_lams is empty: train_families needs at least one directly trained model")
+    outside = [v for v in direct_lams if not lambda_key(lo) <= lambda_key(v) <= lambda_key(hi)]
+    if outside:
+        raise ValueError(f"direct_lams {outside} lie outside lam_range [{lo:g}, {hi:g}]; use lambdas inside it")
+    probe = make_target()
+    if not isinstance(probe, nn.Module):
+        raise ValueError(f"make_target() must return an nn.Module, got {type(probe).__name__}")
+    target = probe if target is None else target
+    _check_fits(target, data)
     prior = LogUniform(*lam_range)
     out = Families(direct_lams=direct_lams)
     forms = [("linear", LinearHypernet, {}), ("piecewise", PiecewiseLinearHypernet, {"n_pieces": n_pieces})]
@@ -173,6 +227,7 @@ def family_table(families: Families, target: nn.Module, data: TensorData, lams: 
     Raises:
         ValueError: for a lambda outside the float32 range or data that do not fit ``target``.
     """
+    _check_fits(target, data)
     rows = []
     with torch.no_grad():
         for (loss, form), h in families.hypers.items():

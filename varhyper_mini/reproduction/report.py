@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from ..experiments.study import summarise, wall_minutes
+from ..experiments.study import CSV_COLUMNS, summarise, wall_minutes
+from ..hypernets import lambda_key
 from .cifar import cifar_claims
 from .mnist import authors_row, claims, closest_row, gap_table
 from .rules import rule_of
@@ -131,6 +132,53 @@ def cifar_report_findings(
     return out
 
 
+def _check_frame(df, name: str) -> None:
+    if not isinstance(df, pd.DataFrame) or df.empty:
+        raise ValueError(f"{name} must be a non-empty pruning.csv frame (study.load_results), got {type(df).__name__}")
+    missing = [c for c in CSV_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} lacks the column(s) {missing} of a study's pruning.csv")
+
+
+def _check_report_inputs(studies, lams, cifar, cifar_config, authors_study) -> list[float] | None:
+    """``report_findings``' argument checks (ValueError naming the bad input); returns ``lams`` as a list or None."""
+    if not isinstance(studies, Mapping) or not studies:
+        raise ValueError("studies must map at least one input scaling's label to an MNIST study's pruning.csv frame")
+    if authors_study not in studies:
+        raise ValueError(f"authors_study {authors_study!r} is not one of the studies {list(studies)}")
+    for label, df in studies.items():
+        _check_frame(df, f"the MNIST study {label!r}")
+    _check_frame(cifar, "cifar")
+    for label, df in studies.items():
+        if df is cifar or df.equals(cifar):
+            raise ValueError(f"the MNIST study {label!r} is the CIFAR-10 frame; pass the MNIST studies' pruning.csv")
+    held = {label: {lambda_key(v) for v in df.lam} for label, df in studies.items()}
+    if lams is None:
+        if len({frozenset(k) for k in held.values()}) > 1:
+            raise ValueError("the MNIST studies hold different lambdas; pass lams, the lambdas Table 1 averages over")
+    else:
+        if isinstance(lams, (str, bytes, Mapping)) or not isinstance(lams, Sequence) or len(lams) == 0:
+            raise ValueError(f"lams must be None or a non-empty sequence of lambdas, got {lams!r}")
+        try:
+            keys = {lambda_key(lam): float(lam) for lam in lams}
+        except (TypeError, ValueError):
+            raise ValueError(f"lams must hold positive finite lambdas, got {list(lams)!r}") from None
+        for label, have in held.items():
+            absent = [v for k, v in keys.items() if k not in have]
+            if absent:
+                raise ValueError(
+                    f"the study {label!r} has no rows at lambda {absent}; it holds "
+                    f"{', '.join(f'{10**k:g}' for k in sorted(have))} (is it an MNIST study?)"
+                )
+        lams = list(lams)
+    if not isinstance(cifar_config, Mapping):
+        raise ValueError(f"cifar_config must be the CIFAR-10 study's provenance['config'], got {cifar_config!r}")
+    missing = [k for k in ("train_subset", "epochs", "width") if k not in cifar_config]
+    if missing:
+        raise ValueError(f"cifar_config lacks {missing}; pass the CIFAR-10 study's provenance['config']")
+    return lams
+
+
 def report_findings(
     studies: Mapping[str, pd.DataFrame],
     lams: Sequence[float] | None,
@@ -149,10 +197,19 @@ def report_findings(
     gap_low/high_best (points), best_combo, verdict_<claim> and cases_<claim>, then
     ``claim2_split_findings`` and ``cifar_report_findings``.
 
+    Every input is checked before anything is computed: each study and ``cifar`` must be a
+    non-empty ``pruning.csv`` frame (``study.CSV_COLUMNS``); ``lams`` None (every lambda; then the
+    studies must hold the same lambdas) or a non-empty sequence of positive finite lambdas that
+    every study holds (equal under ``hypernets.lambda_key``); the CIFAR-10 frame must not be one
+    of the MNIST studies; ``cifar_config`` must hold ``train_subset``, ``epochs`` and ``width``.
+
     Raises:
-        ValueError: a study lacks a rule's rows, or the authors' row is missing.
-        KeyError: ``authors_study`` is not in ``studies``, or a setting is missing.
+        ValueError: for any input that fails those checks (the message says which and what to
+            pass), when ``authors_study`` is not a key of ``studies``, a study lacks a rule's
+            rows, or the authors' row is missing.
+        KeyError: a column that ``wine_claims`` reads is missing from ``wine``.
     """
+    lams = _check_report_inputs(studies, lams, cifar, cifar_config, authors_study)
     gaps = gap_table(studies, "mnist", lams)
     authors, best = authors_row(gaps, authors_study), closest_row(gaps)
     best_rule = rule_of(best)

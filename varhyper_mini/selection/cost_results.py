@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..provenance import results_root
@@ -177,6 +178,48 @@ def accuracy_standard_error(accuracy: float, n_test: int) -> float:
     return math.sqrt(accuracy * (1 - accuracy) / n_test)
 
 
+_COST_METHODS = ("hypernetwork", "direct-loop", "direct-batched")
+_COST_COLUMNS = ("method", "k_lams", "seconds", "cpu_seconds", "ratio_to_hypernetwork", "cpu_ratio_to_hypernetwork",
+                 "max_accuracy_diff_loop_vs_batched")  # fmt: skip
+
+
+def _check_cost(cost: pd.DataFrame) -> None:
+    """Refuse a cost table ``cost_findings`` cannot read, with a ValueError saying what is wrong."""
+    if not isinstance(cost, pd.DataFrame) or cost.empty:
+        raise ValueError("cost is empty; pass cost.csv as load_choosing_results reads it (run_cost_study writes it)")
+    missing = [c for c in _COST_COLUMNS if c not in cost.columns]
+    if missing:
+        raise ValueError(f"cost lacks the column(s) {missing} that run_cost_study writes")
+    other = sorted(set(cost.method) - set(_COST_METHODS))
+    if other:
+        raise ValueError(f"cost has unknown method(s) {other}; expected {list(_COST_METHODS)}")
+    dup = cost[cost.duplicated(["method", "k_lams"], keep=False)]
+    if not dup.empty:
+        pairs = sorted({(m, int(k)) for m, k in zip(dup.method, dup.k_lams)})
+        raise ValueError(f"cost has more than one row for (method, K) {pairs}: one row per method and K")
+    n_hyper = int((cost.method == "hypernetwork").sum())
+    loop_k = set(cost.k_lams[cost.method == "direct-loop"])
+    many_k = set(cost.k_lams[cost.method == "direct-batched"])
+    if n_hyper != 1 or not loop_k:
+        raise ValueError("cost needs a 'hypernetwork' row and 'direct-loop' rows, as run_cost_study writes them")
+    if loop_k != many_k:
+        raise ValueError(
+            f"cost has direct-loop rows at K = {sorted(loop_k)} but direct-batched rows at K = {sorted(many_k)}; "
+            "each K needs both"
+        )
+    if not all(float(k).is_integer() and k > 0 for k in loop_k):
+        raise ValueError(f"k_lams must be positive whole numbers of models, got {sorted(loop_k)}")
+    for col in ("seconds", "cpu_seconds"):
+        v = pd.to_numeric(cost[col], errors="coerce")
+        if not bool((v > 0).all() and np.isfinite(v).all()):
+            raise ValueError(f"cost.{col} must be positive and finite in every row, got {cost[col].tolist()}")
+    direct = cost[cost.method != "hypernetwork"]
+    cols = ["ratio_to_hypernetwork", "cpu_ratio_to_hypernetwork"]
+    values = [direct[cols], cost.loc[cost.method == "direct-batched", ["max_accuracy_diff_loop_vs_batched"]]]
+    if not all(np.isfinite(v.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)).all() for v in values):
+        raise ValueError("cost has NaN or non-numeric ratios or accuracy differences in its direct rows")
+
+
 def cost_findings(cost: pd.DataFrame) -> dict[str, float]:
     """What training one hypernetwork costs against K directly trained models, from ``cost.csv``.
 
@@ -192,14 +235,15 @@ def cost_findings(cost: pd.DataFrame) -> dict[str, float]:
     time over their CPU time (near 1 when the process never waited for a core).
 
     Raises:
-        ValueError: when ``cost`` has no hypernetwork or no direct-loop rows.
-        KeyError: when a batched row is missing for a K of the loop.
+        ValueError: when ``cost`` is empty or lacks a column; has a method other than these three,
+            more than one row for a method and K, not exactly one hypernetwork row, no direct-loop
+            rows, or not the same K for the loop and the batched training; or when a time is not
+            positive and finite, or a ratio or accuracy difference is NaN.
     """
+    _check_cost(cost)
     hyper = cost[cost.method == "hypernetwork"]
     loop = cost[cost.method == "direct-loop"].set_index("k_lams")
     many = cost[cost.method == "direct-batched"].set_index("k_lams")
-    if hyper.empty or loop.empty:
-        raise ValueError("cost needs a 'hypernetwork' row and 'direct-loop' rows, as run_cost_study writes them")
     hyper_row = hyper.iloc[0]
     per_model_cpu = (loop.cpu_seconds / loop.index).mean()
     out = {"hyper_cpu": float(hyper_row.cpu_seconds), "hyper_wall": float(hyper_row.seconds)}

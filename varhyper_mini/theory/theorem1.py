@@ -102,23 +102,58 @@ def theorem1_gaps(
 def theorem1_findings(gaps: pd.DataFrame, slope_prior_var: float = 1.0) -> dict[str, float]:
     """The numbers chapter 2 quotes from ``theorem1_gaps`` (both losses, both scalings).
 
+    Args:
+        gaps: ``theorem1_gaps``' table, one row per (prior_var, loss, sigma, scaling): columns
+            ``prior_var`` (alpha_pr, a variance), ``loss`` ("variational" and "covariance"),
+            ``sigma`` (the common standard deviation of the weights, > 0), ``scaling``
+            (``THEOREM_SCALING`` and ``NAIVE_SCALING``) and ``gap`` (relative gradient
+            difference, dimensionless, finite and >= 0). Every (prior_var, sigma) must have one
+            row for each loss and scaling.
+        slope_prior_var: the prior variance whose L1 gaps give ``slope``.
+
     Returns:
         ``gap_smallest`` (largest gap with the theorem's scaling at the smallest sigma),
         ``sigma_smallest``, ``gap_naive`` (smallest naive gap there), ``l1_l2_same`` (largest
-        difference between the L1 and L2 gaps, theorem's scaling) and ``slope`` (of log gap against
-        log sigma for L1 at ``slope_prior_var``, where the gap is above 1e-12 and sigma < 0.5; the
-        derivation predicts 2).
+        difference between the L1 and L2 gaps at the same prior_var and sigma, theorem's scaling)
+        and ``slope`` (of log gap against log sigma for L1 at ``slope_prior_var``, where the gap
+        is above 1e-12 and sigma < 0.5; the derivation predicts 2). All dimensionless floats.
 
     Raises:
-        ValueError: when ``gaps`` lacks a loss or a scaling, or fewer than two points are left for the slope.
+        ValueError: when ``gaps`` is empty or lacks a column, a loss or a scaling; when a gap is
+            NaN, infinite or negative or a sigma not positive; when a (prior_var, sigma) lacks
+            the row of a loss and scaling or has two; or when fewer than two points are left for the
+            slope.
     """
+    cols = ["prior_var", "loss", "sigma", "scaling", "gap"]
+    if not isinstance(gaps, pd.DataFrame) or gaps.empty:
+        raise ValueError("gaps is empty; pass the table theorem1_gaps returns")
+    missing = [c for c in cols if c not in gaps.columns]
+    if missing:
+        raise ValueError(f"gaps lacks the column(s) {missing}; pass the table theorem1_gaps returns")
     if set(gaps.loss) != {"variational", "covariance"} or set(gaps.scaling) != {THEOREM_SCALING, NAIVE_SCALING}:
         raise ValueError("theorem1_findings needs both losses and both scalings of theorem1_gaps")
+    gap = pd.to_numeric(gaps.gap, errors="coerce").to_numpy(dtype=float)
+    sigma = pd.to_numeric(gaps.sigma, errors="coerce").to_numpy(dtype=float)
+    if not (np.isfinite(gap).all() and (gap >= 0).all()):
+        raise ValueError(f"gaps.gap must be finite and >= 0, got {gaps.gap[~(np.isfinite(gap) & (gap >= 0))].tolist()}")
+    if not (np.isfinite(sigma).all() and (sigma > 0).all()):
+        raise ValueError("gaps.sigma must be positive and finite")
+    scalings = (NAIVE_SCALING, THEOREM_SCALING)
+    full = tuple(sorted((loss, sc) for loss in ("covariance", "variational") for sc in scalings))
+    pairs_at = gaps.assign(pair=list(zip(gaps.loss, gaps.scaling))).groupby(["prior_var", "sigma"]).pair
+    rows = pairs_at.agg(lambda x: tuple(sorted(x)))
+    bad = rows[rows.map(lambda t: t != full)]
+    if not bad.empty:
+        raise ValueError(
+            "every (prior_var, sigma) needs one row per loss (L1 'variational', L2 'covariance') and scaling, "
+            f"as theorem1_gaps writes them; these do not: {list(bad.index[:3])}"
+        )
     theorem = gaps[gaps.scaling == THEOREM_SCALING]
     naive = gaps[gaps.scaling == NAIVE_SCALING]
     s_min = gaps.sigma.min()
-    l1 = theorem[theorem.loss == "variational"].gap.values
-    l2 = theorem[theorem.loss == "covariance"].gap.values
+    pairs = theorem[theorem.loss == "variational"].merge(
+        theorem[theorem.loss == "covariance"], on=["prior_var", "sigma"], suffixes=("_l1", "_l2")
+    )
     # The slope of log(gap) against log(sigma) where the gap is well above rounding error.
     fit_part = theorem[
         (theorem.prior_var == slope_prior_var)
@@ -132,6 +167,6 @@ def theorem1_findings(gaps: pd.DataFrame, slope_prior_var: float = 1.0) -> dict[
         "gap_smallest": float(theorem[theorem.sigma == s_min].gap.max()),
         "sigma_smallest": float(s_min),
         "gap_naive": float(naive[naive.sigma == s_min].gap.min()),
-        "l1_l2_same": float(np.abs(l1 - l2).max()),
+        "l1_l2_same": float(np.abs(pairs.gap_l1.to_numpy() - pairs.gap_l2.to_numpy()).max()),
         "slope": float(np.polyfit(np.log(fit_part.sigma), np.log(fit_part.gap), 1)[0]),
     }

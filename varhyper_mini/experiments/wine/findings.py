@@ -183,6 +183,37 @@ def _extremes(summary: pd.DataFrame, col: str, digits: int) -> str:
     return f"from {lo[col]:.{digits}f} ($N = {int(lo.n_pieces)}$) to {hi[col]:.{digits}f} ($N = {int(hi.n_pieces)}$)"
 
 
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    """Spearman's rank correlation; NaN, without a warning, when either column is constant."""
+    if a.nunique() < 2 or b.nunique() < 2:
+        return float("nan")
+    return float(a.corr(b, method="spearman"))
+
+
+def _theorem2_checks(theorem2: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """Refuse tables ``theorem2_findings`` cannot read, with a ValueError saying what is wrong."""
+    for name, table, cols in (
+        ("theorem2", theorem2, ("n_pieces", "run", "rel_gap", "g_distance")),
+        ("summary", summary, ("n_pieces", "gap", "rel_gap", "g_distance", "curve_distance")),
+    ):
+        missing = [c for c in cols if c not in table.columns]
+        if missing:
+            hint = " (merge pruning_distance(pruning) on n_pieces)" if "curve_distance" in missing else ""
+            raise ValueError(f"{name} lacks the column(s) {missing}{hint}")
+        if table.empty:
+            raise ValueError(f"{name} is empty: it needs rows for at least two N")
+        values = table[list(cols)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} holds NaN, infinite or non-numeric values in {list(cols)}")
+    n = summary.n_pieces
+    if n.duplicated().any():
+        raise ValueError(f"summary has more than one row for N = {sorted(set(n[n.duplicated()]))}: one row per N")
+    if len(n) < 2:
+        raise ValueError(f"summary has one N ({int(n.iloc[0])}); the trend over N needs at least two")
+    if not (n == 1).any():
+        raise ValueError("summary has no row for N = 1, the linear hypernetwork the gaps are compared with")
+
+
 def theorem2_findings(theorem2: pd.DataFrame, summary: pd.DataFrame) -> dict[str, float | int | str]:
     """The numerical test of Theorem 2: loss gaps over N, and whether a smaller gap goes with closer scores.
 
@@ -195,12 +226,20 @@ def theorem2_findings(theorem2: pd.DataFrame, summary: pd.DataFrame) -> dict[str
     (relative gap against score distance over the ``th_n_points`` (N, run) means) and
     ``th_rho_curve`` (relative gap against curve distance over N). Source: the paper's Theorem 2.
 
+    A rank correlation is undefined (NaN) when one of its two columns does not vary; for
+    ``th_rho`` the verdict then says so ("cannot be judged here: ..."); ``th_rho_curve`` is NaN
+    when the relative gaps or the curve distances are the same at every N.
+
     Raises:
-        KeyError: when a needed column is missing, or ``summary`` has no row for N = 1.
+        ValueError: when a needed column is missing (``theorem2``: n_pieces, run, rel_gap,
+            g_distance; ``summary``: n_pieces, gap, rel_gap, g_distance, curve_distance), a
+            table is empty or holds NaN or infinite values there, ``summary`` has fewer than two
+            N, more than one row for an N, or no row for N = 1.
     """
+    _theorem2_checks(theorem2, summary)
     per_run = theorem2.groupby(["n_pieces", "run"], as_index=False)[["rel_gap", "g_distance"]].mean()
-    rho = float(per_run.rel_gap.corr(per_run.g_distance, method="spearman"))
-    rho_curve = float(summary.rel_gap.corr(summary.curve_distance, method="spearman"))
+    rho = _spearman(per_run.rel_gap, per_run.g_distance)
+    rho_curve = _spearman(summary.rel_gap, summary.curve_distance)
     gaps = summary.set_index("n_pieces").rel_gap
     best_n = int(gaps.idxmin())
     if best_n == 1:
@@ -222,7 +261,12 @@ def theorem2_findings(theorem2: pd.DataFrame, summary: pd.DataFrame) -> dict[str
         gap_text += " It grows at every step of $N$."
     else:
         gap_text += " It is not monotone in $N$."
-    if rho > 0.5:
+    if np.isnan(rho):
+        verdict = (
+            "So the ordering that Theorem 2 predicts cannot be judged here: the rank correlation is undefined, "
+            "because the loss gaps or the score distances are the same for every (N, run)."
+        )
+    elif rho > 0.5:
         verdict = (
             "So here the hypernetworks that come closer to the direct models in loss also come closer in the "
             "quantity that pruning uses: the ordering that Theorem 2 predicts."
