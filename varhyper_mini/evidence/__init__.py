@@ -12,7 +12,7 @@ exact evidence. Work in float64 for the precision checks.
 - ``tempering``: chapter 2's tempered likelihood (L1 as the ELBO of a likelihood to the power 1/lambda).
 """
 
-from .checks import FIT_ROWS, bound_checks, bound_findings, compare_fits, fit_findings, scan_findings
+from .checks import BOUND_REL_TOL, FIT_ROWS, bound_checks, bound_findings, compare_fits, fit_findings, scan_findings
 from .fits import FitResult, fit_full_cov, fit_mean_field, optimal_mean_field, random_gaussian, sweep_prior_var
 from .linear import BayesianLinearRegression, FullGaussian, elbo, kl_gaussian
 from .tempering import tempering_checks
@@ -30,6 +30,7 @@ __all__ = [
     "sweep_prior_var",
     "bound_checks",
     "bound_findings",
+    "BOUND_REL_TOL",
     "FIT_ROWS",
     "compare_fits",
     "fit_findings",
