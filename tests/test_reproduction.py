@@ -1,6 +1,8 @@
 """Comparisons with the paper's tables and claims, and the pruning mechanism measurements."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import matplotlib
 
@@ -325,7 +327,14 @@ def test_report_findings_give_one_verdict_per_claim_and_the_quoted_numbers():
     assert list(verdicts.columns) == ["what", "cases holding", "verdict", "where"]
     assert numbers["verdict_C1"] == "supported" and numbers["cases_C2"] == "1 of 2"
     assert numbers["verdict_C2"] == "partly supported"
-    assert numbers["verdict_C5"] == "supported" and numbers["verdict_C6"] == "not supported; supported"
+    assert numbers["verdict_C5"] == "supported (authors' choices)"
+    assert numbers["verdict_C6"] == "not supported (authors' choices); supported (closest)"
+    assert numbers["verdict_C3"].endswith("(closest)") and "(authors' choices); " in numbers["verdict_C4"]
+    # the chapters are named by their titles, which do not depend on the book's numbering
+    assert list(verdicts["where"]) == [reproduction.WHERE[k] for k in ["wine"] * 2 + ["mnist"] * 4 + ["cifar"] * 2]
+    assert (
+        reproduction.WHERE["wine"].startswith("The Theorem 2") and not verdicts["where"].str.contains("chapter").any()
+    )
     assert numbers["cases_C6"] == "mean gap 20.0 points (authors' choices); 0.00 (closest)"
     assert numbers["gap_high_auth"] == pytest.approx(20.0) and numbers["gap_high_best"] == pytest.approx(0, abs=1e-9)
     assert numbers["best_combo"].startswith("pixels in [-1, 1], layer")
@@ -406,3 +415,13 @@ def test_report_findings_refuse_a_cifar_study_as_the_mnist_one():
     mixed = {"[-1, 1]": _fake_study(0.2), "[0, 1]": _fake_study(0.1).assign(lam=10.0)}
     with pytest.raises(ValueError, match="different lambdas"):
         reproduction.report_findings(mixed, None, _wine_table(), cifar, cfg)
+
+
+def test_the_verdict_tables_chapter_titles_are_the_chapters_own():
+    """WHERE names each chapter by the start of its title, as the book shows it."""
+    root = Path(__file__).resolve().parents[1] / "chapters"
+    for key, name in (("wine", "04_wine"), ("mnist", "06_mnist_study"), ("cifar", "07_cifar10_study")):
+        cells = json.loads((root / f"{name}.ipynb").read_text())["cells"]
+        titles = [line for c in cells if c["cell_type"] == "markdown" for line in "".join(c["source"]).splitlines()]
+        title = next(line for line in titles if line.startswith("# "))
+        assert title[2:].startswith(reproduction.WHERE[key]), (name, title)

@@ -121,6 +121,20 @@ def test_theorem2_findings_when_the_gap_falls_with_n():
     assert f["th_verdict"].startswith("So here the hypernetworks")
 
 
+def test_theorem2_findings_name_the_range_over_n_only_when_it_adds_something():
+    # the largest gap is the linear form's: the range would repeat the two values already named
+    th, summary = _theorem2({1: 0.3, 2: 0.2, 3: 0.1}, {1: 0.9, 2: 0.5, 3: 0.2})
+    text = wine.theorem2_findings(th, summary)["th_gap_text"]
+    assert text.startswith("The relative loss gap goes from 0.3050 for the linear hypernetwork ($N = 1$) to its "
+                           "smallest value, 0.1050, at $N = 3$. It falls")  # fmt: skip
+    assert "ranges" not in text
+    # the largest gap is at N = 2, not at N = 1: the range names it
+    th, summary = _theorem2({1: 0.3, 2: 0.4, 3: 0.1}, {1: 0.9, 2: 0.5, 3: 0.2})
+    text = wine.theorem2_findings(th, summary)["th_gap_text"]
+    assert "at $N = 3$; over $N$ it ranges from 0.1050 ($N = 3$) to 0.4050 ($N = 2$)." in text
+    assert text.endswith("It is not monotone in $N$.")
+
+
 def test_theorem2_findings_when_the_linear_form_is_closest():
     th, summary = _theorem2({1: 0.1, 2: 0.2, 3: 0.3}, {1: 0.9, 2: 0.5, 3: 0.2})
     f = wine.theorem2_findings(th, summary)

@@ -39,11 +39,12 @@ from .mnist import (
     gap_table,
     gap_view,
 )
-from .report import checklist, cifar_report_findings, claim2_split_findings, report_findings, verdict_table
+from .report import WHERE, checklist, cifar_report_findings, claim2_split_findings, report_findings, verdict_table
 from .rules import RULES, rule_label, rule_of
 from .verdicts import claim_summary, count_holding, table_verdict, verdict, wine_claims
 
 __all__ = [
+    "WHERE",
     "PAPER_SCALE",
     "PIXEL_KEYS",
     "RULES",

@@ -220,8 +220,9 @@ def theorem2_findings(theorem2: pd.DataFrame, summary: pd.DataFrame) -> dict[str
     ``theorem2`` is ``theorem2.csv`` (one row per N, run and lambda: ``gap``, ``rel_gap``,
     ``g_distance``); ``summary`` is ``theorem2_summary(theorem2)`` merged with
     ``pruning_distance(pruning)`` on ``n_pieces`` (one row per N, with ``curve_distance``).
-    Returns the Markdown phrases ``th_gap_text`` (where the relative gap is smallest, and
-    whether it is monotone in N), ``th_abs_gap_text``, ``th_g_text``, ``th_curve_text`` (each
+    Returns the Markdown phrases ``th_gap_text`` (where the relative gap is smallest, its range
+    over N unless that range runs from the smallest value to the linear form's, and whether it is
+    monotone in N), ``th_abs_gap_text``, ``th_g_text``, ``th_curve_text`` (each
     "from v (N = a) to w (N = b)"), and ``th_verdict``; the Spearman rank correlations ``th_rho``
     (relative gap against score distance over the ``th_n_points`` (N, run) means) and
     ``th_rho_curve`` (relative gap against curve distance over N). Source: the paper's Theorem 2.
@@ -251,9 +252,12 @@ def theorem2_findings(theorem2: pd.DataFrame, summary: pd.DataFrame) -> dict[str
     else:
         gap_text = (
             f"The relative loss gap goes from {gaps.loc[1]:.4f} for the linear hypernetwork ($N = 1$) to its "
-            f"smallest value, {gaps.loc[best_n]:.4f}, at $N = {best_n}$; over $N$ it ranges "
-            f"{_extremes(summary, 'rel_gap', 4)}."
+            f"smallest value, {gaps.loc[best_n]:.4f}, at $N = {best_n}$"
         )
+        if int(gaps.idxmax()) == 1:  # the range's ends are the two values just named
+            gap_text += "."
+        else:
+            gap_text += f"; over $N$ it ranges {_extremes(summary, 'rel_gap', 4)}."
     steps = np.diff(gaps.to_numpy())
     if np.all(steps < 0):
         gap_text += " It falls at every step of $N$."
