@@ -103,6 +103,19 @@ def test_compare_fits_and_fit_findings():
         ev.fit_findings(table.drop(ev.FIT_ROWS[2]), full, mf)
 
 
+def test_compare_fits_gives_nan_for_a_kl_at_rounding_level():
+    m = _model()
+    post = m.posterior()  # q is the posterior: KL 0, the gap rounding error
+    exact = ev.FitResult(post, elbo_trace=ev.elbo(post, m).reshape(1))
+    mf = ev.fit_mean_field(m, steps=50)
+    table = ev.compare_fits(m, exact, mf)
+    rel = table["|gap - KL| / KL"]
+    assert table.loc[ev.FIT_ROWS[0], "KL(q || posterior)"] <= ev.BOUND_REL_TOL * max(1.0, abs(float(m.log_evidence())))
+    assert math.isnan(rel[ev.FIT_ROWS[0]])
+    assert math.isfinite(rel[ev.FIT_ROWS[1]]) and math.isfinite(rel[ev.FIT_ROWS[2]])
+    assert math.isfinite(ev.fit_findings(table, exact, mf)["rel_mf"])
+
+
 def test_scan_findings():
     scan = pd.DataFrame(
         {

@@ -97,8 +97,10 @@ def test_eq8_checks_and_findings():
     like = {"w": torch.zeros(4, 3), "b": torch.zeros(3)}
     checks = th.eq8_checks(like, 30, n_trials=6, generator=torch.Generator().manual_seed(1))
     assert list(checks.columns) == [
-        "lambda", "log det A^-1", "formula", "rel_err", "rel_err_python", "rel_err_f32", "L1 - L2 (losses)"
+        "lambda", "prior_var", "log det A^-1", "formula", "rel_err", "rel_err_python", "rel_err_f32",
+        "L1 - L2 (losses)",
     ]  # fmt: skip
+    assert checks.prior_var.tolist() == [1.0, 0.25] * 3  # trial t uses prior_vars[t % 2]
     assert len(checks) == 6 and checks["lambda"].between(1e-2, 1e4).all()
     assert (checks.rel_err < 1e-10).all() and (checks.rel_err_python < 1e-10).all()
     assert checks.rel_err_f32.max() > checks.rel_err.max()  # lambda rounded to float32 costs precision

@@ -155,7 +155,11 @@ def compare_fits(model: BayesianLinearRegression, full: FitResult, mean_field: F
 
     Returns:
         Indexed by ``FIT_ROWS`` (the two fits and ``optimal_mean_field(model)``), columns ``ELBO``,
-        ``log evidence``, ``gap`` (nats), ``KL(q || posterior)`` and ``|gap - KL| / KL``.
+        ``log evidence``, ``gap`` (nats), ``KL(q || posterior)`` and ``|gap - KL| / KL``. The last
+        is NaN where the KL is at rounding level, at most ``BOUND_REL_TOL`` (1e-9) times
+        max(1, |log evidence|): the gap is the difference of two numbers of that size, so it
+        cannot resolve a smaller KL, and a relative difference to it means nothing (a fit that
+        reaches the posterior has KL 0).
 
     Raises:
         ValueError: for a batched model.
@@ -163,6 +167,7 @@ def compare_fits(model: BayesianLinearRegression, full: FitResult, mean_field: F
     _one_model(model, "compare_fits")
     log_ev = float(model.log_evidence())
     post = model.posterior()
+    kl_rounding = BOUND_REL_TOL * max(1.0, abs(log_ev))
     table = []
     for name, q in zip(FIT_ROWS, (full.q, mean_field.q, optimal_mean_field(model))):
         e = float(elbo(q, model))
@@ -174,7 +179,7 @@ def compare_fits(model: BayesianLinearRegression, full: FitResult, mean_field: F
                 "log evidence": log_ev,
                 "gap": log_ev - e,
                 "KL(q || posterior)": kl,
-                "|gap - KL| / KL": abs(log_ev - e - kl) / max(kl, 1e-300),
+                "|gap - KL| / KL": abs(log_ev - e - kl) / kl if kl > kl_rounding else math.nan,
             }
         )
     return pd.DataFrame(table).set_index("q")

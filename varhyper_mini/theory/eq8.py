@@ -89,7 +89,8 @@ def eq8_checks(
     forms: a float64 tensor, a Python float and a float32 tensor.
 
     Returns:
-        One row per trial: ``lambda``, ``log det A^-1`` (sum of log sigma^2), ``formula`` (eq. 8),
+        One row per trial: ``lambda``, ``prior_var`` (the trial's alpha_pr, a variance),
+        ``log det A^-1`` (sum of log sigma^2), ``formula`` (eq. 8),
         ``rel_err``, ``rel_err_python``, ``rel_err_f32`` (|losses - formula| / |formula| for the
         three forms of lambda) and ``L1 - L2 (losses)`` (float64 lambda).
 
@@ -108,7 +109,12 @@ def eq8_checks(
         lam = 10 ** (6 * float(torch.rand((), generator=generator, dtype=f64)) - 2)  # 1e-2 .. 1e4
         prior_var = prior_vars[trial % len(prior_vars)]
         formula = l1_minus_l2(q, lam, n_train, prior_var)
-        row = {"lambda": lam, "log det A^-1": float(log_det_cov(q)), "formula": float(formula)}
+        row = {
+            "lambda": lam,
+            "prior_var": float(prior_var),
+            "log det A^-1": float(log_det_cov(q)),
+            "formula": float(formula),
+        }
         # lambda as a float64 tensor, as a Python float, and as a float32 tensor (PyTorch's default dtype).
         forms = (("", torch.tensor(lam, dtype=f64)), ("_python", lam), ("_f32", torch.tensor(lam, dtype=torch.float32)))
         for key, lam_as in forms:
