@@ -58,11 +58,13 @@ def check_output_folder(folder: str | os.PathLike, create: bool = False) -> Path
 
     ``folder`` must be a writable folder, or not exist yet below a writable folder. With
     ``create=False`` (for the check before a run) nothing is created or written; with
-    ``create=True`` the folder is then made (with its parents). Returns ``folder`` as a ``Path``.
+    ``create=True`` the folder is then made (with its parents) and a probe file written into it
+    and removed. Returns ``folder`` as a ``Path``.
 
     Raises:
         PermissionError: ``folder`` (or a folder above it) is an existing file, or the folder that
-            would hold it is not writable, or making it failed; the message names the path and what to do.
+            would hold it is not writable, or making it or writing into it failed; the message names
+            the path and what to do.
     """
     folder = Path(folder)
     for p in (folder, *folder.parents):
@@ -82,8 +84,12 @@ def check_output_folder(folder: str | os.PathLike, create: bool = False) -> Path
     if create:
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            # os.access is not enough (root, read-only mounts): write and remove one file.
+            probe = folder / f".write-test-{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
         except OSError as err:
-            raise PermissionError(f"cannot make the output folder {folder}: {err.strerror or err}") from None
+            raise PermissionError(f"cannot write to the output folder {folder}: {err.strerror or err}") from None
     return folder
 
 

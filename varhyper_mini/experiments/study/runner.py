@@ -159,18 +159,6 @@ def _groups(cfg: StudyConfig, jobs: list[Job]) -> list[list[Job]]:
     return out
 
 
-def _check_out_dir(out: Path) -> Path:
-    out = Path(out)
-    try:
-        (out / "jobs").mkdir(parents=True, exist_ok=True)
-        probe = out / "jobs" / f".write-test-{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise PermissionError(f"cannot write to the output folder {out}: {err.strerror or err}") from None
-    return out
-
-
 def run_study(
     cfg: StudyConfig,
     out: str | os.PathLike,
@@ -220,7 +208,7 @@ def run_study(
     train_data = test = None
     if pending:  # missing data is refused here, before the folder is made
         train_data, test = load_data(cfg, data_root, device)
-    _check_out_dir(out)
+    check_output_folder(out / "jobs", create=True)
     if not config_path.exists():
         atomic_write(config_path, json.dumps(cfg_dict, indent=2))
     if pending:
