@@ -128,10 +128,18 @@ def check_positive_ints(config, names) -> None:
 
 
 def check_lam_range(lam_range) -> tuple[float, float]:
-    """``(lo, hi)`` of a lambda prior's support; raises ``ValueError`` unless 0 < lo < hi < inf."""
-    lo, hi = lam_range
-    if not 0 < lo < hi < math.inf:
-        raise ValueError(f"lam_range must satisfy 0 < lo < hi < inf, got {tuple(lam_range)}")
+    """``(lo, hi)`` of a lambda prior's support, as floats: two numbers with 0 < lo < hi, both normal float32 numbers.
+
+    The one rule behind the hypernetworks' ``lam_range`` and the study, Wine and cost-study configs.
+    Raises ``ValueError`` naming ``lam_range`` otherwise.
+    """
+    try:
+        lo, hi = lam_range
+    except (TypeError, ValueError):
+        raise ValueError(f"lam_range must be two numbers (lo, hi), got {lam_range!r}") from None
+    lo, hi = as_positive(lo, "lam_range", f32=True), as_positive(hi, "lam_range", f32=True)
+    if not lo < hi:
+        raise ValueError(f"lam_range must satisfy 0 < lo < hi < inf, got {lam_range!r}")
     return lo, hi
 
 

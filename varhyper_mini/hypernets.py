@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import F32_MAX, F32_TINY, LOG_SIGMA_RANGE, as_int, as_positive, as_real, check_target
+from ._checks import F32_MAX, F32_TINY, LOG_SIGMA_RANGE, as_int, as_positive, as_real, check_lam_range, check_target
 from .gaussian import GaussianParams, ParamSpec
 
 __all__ = [
@@ -111,12 +111,7 @@ class Hypernet(nn.Module):
         init_log_sigma: float = -3.0,
     ) -> None:
         super().__init__()
-        try:
-            lo, hi = (as_positive(v, "lam_range", f32=True) for v in lam_range)
-        except TypeError:
-            raise ValueError(f"lam_range must be two numbers (lo, hi), got {lam_range!r}") from None
-        if not lo < hi:
-            raise ValueError(f"lam_range must satisfy 0 < lo < hi < inf, got {lam_range!r}")
+        lo, hi = check_lam_range(lam_range)
         self.spec = ParamSpec.from_module(target)
         check_target(target)
         ls = as_real(init_log_sigma, "init_log_sigma")
